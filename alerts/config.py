@@ -1,0 +1,249 @@
+"""feeds.yaml + subscriptions.yaml -> a validated :class:`Config`, or a ConfigError naming file:line."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from alerts import notify
+from alerts.errors import ConfigError, Problem
+from alerts.models import REGIONS, Feed, Subscriber, Subscription
+from alerts.regions import region_named
+from alerts.text import normalise
+from alerts.yamlsource import Document, load
+
+FEEDS_FILE = "feeds.yaml"
+SUBSCRIPTIONS_FILE = "subscriptions.yaml"
+DEFAULT_DIR = "./config"
+MIN_INTERVAL = 1.0
+_M = TypeVar("_M", bound=BaseModel)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``500ms``, ``30s``, ``5m``, ``1h``, ``2d`` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"malformed duration {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"malformed duration {value!r} (use e.g. 500ms, 30s, 5m, 1h)")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def _duration(value: object) -> float:
+    return parse_duration(value)
+
+
+def _region(value: object) -> str:
+    region = region_named(str(value))
+    if region is None:
+        raise ValueError(f"unknown region {value!r} (known: {', '.join(REGIONS)})")
+    return region
+
+
+def _term_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+Region = Annotated[str, BeforeValidator(_region)]
+Terms = Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(_term_list)]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class FeedSpec(_Strict):
+    """One entry of feeds.yaml."""
+
+    name: Name
+    url: str
+    every: Duration = 60.0
+    region: Region | None = None
+    backfill: int = Field(default=0, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
+            raise ValueError(f"malformed URL {url!r}: only http:// and https:// feeds are supported")
+        return url
+
+    @field_validator("every")
+    @classmethod
+    def _min_interval(cls, every: float) -> float:
+        if every < MIN_INTERVAL:
+            raise ValueError(f"poll interval {every:g}s is below the {MIN_INTERVAL:g}s minimum")
+        return every
+
+
+class FeedsFile(_Strict):
+    """The whole of feeds.yaml."""
+
+    feeds: list[FeedSpec] = Field(default_factory=list)
+
+
+class SubscriberSpec(_Strict):
+    """One entry under ``subscribers:``."""
+
+    name: Annotated[str, Field(min_length=1)]
+    notify: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+
+
+class SubscriptionSpec(_Strict):
+    """One entry under ``subscriptions:``."""
+
+    name: Annotated[str, Field(min_length=1)]
+    subscribers: Annotated[list[str], Field(min_length=1)]
+    keywords: Terms = Field(default_factory=list)
+    all: Terms = Field(default_factory=list)
+    exclude: Terms = Field(default_factory=list)
+    regions: list[Region] = Field(default_factory=list)
+    feeds: list[str] = Field(default_factory=list)
+
+
+class SubscriptionsFile(_Strict):
+    """The whole of subscriptions.yaml."""
+
+    subscribers: list[SubscriberSpec] = Field(default_factory=list)
+    subscriptions: list[SubscriptionSpec] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration: what to poll, who subscribes to what, and where to send it."""
+
+    directory: Path
+    feeds: Mapping[str, Feed]
+    subscribers: Mapping[str, Subscriber]
+    subscriptions: tuple[Subscription, ...]
+    secrets: frozenset[str]
+    fingerprint: str
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The configuration directory named by ``ALERTS_CONFIG`` (default ``./config``)."""
+    env = os.environ if env is None else env
+    return Path(env.get("ALERTS_CONFIG") or DEFAULT_DIR)
+
+
+def load_config(directory: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate both files; raise ConfigError listing every problem found."""
+    directory = config_dir(env) if directory is None else directory
+    feeds_doc = load(directory / FEEDS_FILE, env)
+    subs_doc = load(directory / SUBSCRIPTIONS_FILE, env)
+    problems = [*feeds_doc.problems, *subs_doc.problems]
+    feeds_file = _validate(feeds_doc, FeedsFile, problems)
+    subs_file = _validate(subs_doc, SubscriptionsFile, problems)
+    if feeds_file is None or subs_file is None:
+        raise ConfigError(problems)
+    problems += _cross_check(feeds_doc, feeds_file, subs_doc, subs_file)
+    if problems:
+        raise ConfigError(problems)
+    digest = hashlib.sha256()
+    digest.update(feeds_file.model_dump_json().encode())
+    digest.update(subs_file.model_dump_json().encode())
+    return Config(
+        directory=directory,
+        feeds={spec.name: Feed(**spec.model_dump()) for spec in feeds_file.feeds},
+        subscribers={
+            spec.name: Subscriber(name=spec.name, notify=tuple(spec.notify)) for spec in subs_file.subscribers
+        },
+        subscriptions=tuple(_subscription(spec) for spec in subs_file.subscriptions),
+        secrets=frozenset(feeds_doc.secrets | subs_doc.secrets),
+        fingerprint=digest.hexdigest()[:16],
+    )
+
+
+def _subscription(spec: SubscriptionSpec) -> Subscription:
+    return Subscription(
+        name=spec.name,
+        subscribers=tuple(spec.subscribers),
+        keywords=tuple(spec.keywords),
+        all=tuple(spec.all),
+        exclude=tuple(spec.exclude),
+        regions=tuple(spec.regions),
+        feeds=tuple(spec.feeds),
+    )
+
+
+def _validate(doc: Document, model: type[_M], problems: list[Problem]) -> _M | None:
+    if doc.data is None and doc.problems:
+        return None
+    try:
+        return model.model_validate(doc.data if doc.data is not None else {})
+    except ValidationError as exc:
+        for error in exc.errors():
+            location = tuple(error["loc"])
+            problems.append(doc.problem(location, _describe(location, error)))
+        return None
+
+
+def _describe(location: tuple[Any, ...], error: Any) -> str:
+    where = ".".join(str(part) for part in location) or "document"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {location[-1]!r}"
+    if error["type"] == "missing":
+        return f"{where}: required"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def _cross_check(
+    feeds_doc: Document, feeds_file: FeedsFile, subs_doc: Document, subs_file: SubscriptionsFile
+) -> list[Problem]:
+    """Checks that span entries: unique names, known references, usable URLs and terms."""
+    problems: list[Problem] = []
+    problems += _duplicates(feeds_doc, "feeds", [feed.name for feed in feeds_file.feeds])
+    problems += _duplicates(subs_doc, "subscribers", [s.name for s in subs_file.subscribers])
+    problems += _duplicates(subs_doc, "subscriptions", [s.name for s in subs_file.subscriptions])
+    feed_names = {feed.name for feed in feeds_file.feeds}
+    subscriber_names = {s.name for s in subs_file.subscribers}
+    for index, subscriber in enumerate(subs_file.subscribers):
+        for position, url in enumerate(subscriber.notify):
+            problem = notify.url_problem(url)
+            if problem:
+                path = ("subscribers", index, "notify", position)
+                problems.append(subs_doc.problem(path, f"subscriber {subscriber.name!r}: {problem}"))
+    for index, sub in enumerate(subs_file.subscriptions):
+        here = ("subscriptions", index)
+        if not (sub.keywords or sub.all or sub.regions):
+            problems.append(
+                subs_doc.problem(here, f"subscription {sub.name!r} needs keywords, all or regions")
+            )
+        for position, name in enumerate(sub.subscribers):
+            if name not in subscriber_names:
+                path = (*here, "subscribers", position)
+                problems.append(subs_doc.problem(path, f"unknown subscriber {name!r}"))
+        for position, name in enumerate(sub.feeds):
+            if name not in feed_names:
+                problems.append(subs_doc.problem((*here, "feeds", position), f"unknown feed {name!r}"))
+        for field_name in ("keywords", "all", "exclude"):
+            for position, term in enumerate(getattr(sub, field_name)):
+                if not normalise(term):
+                    path = (*here, field_name, position)
+                    problems.append(subs_doc.problem(path, f"term {term!r} has no letters or digits"))
+    return problems
+
+
+def _duplicates(doc: Document, section: str, names: list[str]) -> list[Problem]:
+    seen: set[str] = set()
+    problems = []
+    for index, name in enumerate(names):
+        if name in seen:
+            problems.append(doc.problem((section, index, "name"), f"duplicate {section[:-1]} name {name!r}"))
+        seen.add(name)
+    return problems

@@ -1,0 +1,99 @@
+"""One configure point for structlog and stdlib logging: one line per event, secrets masked.
+
+Events of our own code and records of libraries (Celery, Apprise, kombu) pass through the same
+processors, so every line is JSON when stderr is not a terminal and no secret can reach it:
+values interpolated from ``${NAME}`` in the config, and anything shaped like a bot token or a
+URL password, are replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+_secrets: set[str] = set()
+_MIN_SECRET = 4
+_PATTERNS = (
+    re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b"),  # Telegram bot token
+    re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]+)@"),  # user:password@ in any URL
+)
+
+
+def add_secrets(values: Iterable[str]) -> None:
+    """Mask these values in every later log line."""
+    _secrets.update(value for value in values if len(value) >= _MIN_SECRET)
+
+
+def redact(text: str) -> str:
+    """``text`` with known secrets and credential-shaped substrings masked."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    text = _PATTERNS[0].sub("***", text)
+    return _PATTERNS[1].sub(r"\1:***@", text)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return value
+
+
+def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event.items():
+        event[key] = _redact_value(value)
+    return event
+
+
+def configure(level: str | None = None, json: bool | None = None) -> None:
+    """Route structlog and stdlib logging through one chain; JSON unless stderr is a terminal."""
+    level = (level or os.environ.get("ALERTS_LOG_LEVEL") or "INFO").upper()
+    as_json = (not sys.stderr.isatty()) if json is None else json
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _redact_event,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("apprise", "kombu", "amqp", "celery.worker.strategy", "celery.app.trace"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def get(name: str = "alerts") -> Any:
+    """A structlog logger."""
+    return structlog.get_logger(name)

@@ -1,0 +1,112 @@
+"""Frozen value types that flow through the pipeline: fetch -> parse -> match -> dedupe -> deliver."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+REGIONS: tuple[str, ...] = (
+    "Africa",
+    "Asia",
+    "Asia-Pacific",
+    "Europe",
+    "Latin America",
+    "MENA",
+    "Palestine",
+    "US & Canada",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One configured source."""
+
+    name: str
+    url: str
+    every: float = 60.0
+    region: str | None = None
+    backfill: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One normalised entry of a feed, as the parser produced it."""
+
+    id: str
+    title: str
+    summary: str = ""
+    link: str | None = None
+    published: datetime | None = None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """Someone who receives alerts on one or more Apprise URLs."""
+
+    name: str
+    notify: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What a subscriber asked for; terms are raw strings, normalised by the matcher."""
+
+    name: str
+    subscribers: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A subscription that matched an item, with the terms that made it match."""
+
+    subscription: str
+    subscribers: tuple[str, ...]
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One story for one subscriber; JSON-safe so it can travel through the broker."""
+
+    subscriber: str
+    story: str
+    item: str
+    feed: str
+    title: str
+    summary: str = ""
+    link: str | None = None
+    published: str | None = None
+    regions: tuple[str, ...] = ()
+    subscriptions: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()
+    fetched_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for the broker."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Alert:
+        """Inverse of :meth:`to_json`."""
+        fields = dict(data)
+        for name in ("regions", "subscriptions", "terms"):
+            fields[name] = tuple(fields.get(name) or ())
+        return cls(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The outcome of sending one alert to one Apprise URL."""
+
+    subscriber: str
+    target: str
+    ok: bool
+    error: str | None = None

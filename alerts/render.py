@@ -1,0 +1,45 @@
+"""Alert -> the title and plain-text body a subscriber reads on a phone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from alerts.models import Alert
+
+TITLE_LIMIT = 250
+SUMMARY_LIMIT = 600
+
+
+def title(alert: Alert) -> str:
+    """The headline, shortened on a word boundary if very long."""
+    return _shorten(alert.title or alert.link or "(untitled)", TITLE_LIMIT)
+
+
+def body(alert: Alert) -> str:
+    """Summary (if any), then feed and published time, then the link, one per line."""
+    lines: list[str] = []
+    if alert.summary and alert.summary.strip() != alert.title.strip():
+        lines += [_shorten(alert.summary, SUMMARY_LIMIT), ""]
+    source = alert.feed
+    if alert.published:
+        source += " · " + _when(alert.published)
+    lines.append(source)
+    if alert.link:
+        lines.append(alert.link)
+    return "\n".join(lines)
+
+
+def _when(published: str) -> str:
+    try:
+        moment = datetime.fromisoformat(published)
+    except ValueError:
+        return published
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut + "…"
