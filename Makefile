@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine with Python 3.11+: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint check once bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run  ## poll, match and deliver with config/ (starts a private Redis if none answers)
+	ALERTS_CONFIG=$${ALERTS_CONFIG:-config} $(BIN)/alerts run
+
+once: $(VENV)/.installed-run  ## poll every feed once and deliver
+	ALERTS_CONFIG=$${ALERTS_CONFIG:-config} $(BIN)/alerts once
+
+test: $(VENV)/.installed-test  ## the test suite (uses 127.0.0.1:6379 db 9, or starts a private Redis)
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test  ## ruff and strict mypy
+	$(BIN)/ruff check alerts workers tests bench
+	$(BIN)/mypy
+
+check: lint test
+
+bench: $(VENV)/.installed-test  ## performance figures (see bench/)
+	$(BIN)/python bench/latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

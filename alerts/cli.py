@@ -1,0 +1,185 @@
+"""The ``alerts`` command: run, check, once, explain, send-test."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from alerts import embedded, log, notify, pipeline
+from alerts.config import Config, load_config
+from alerts.errors import AlertsError, ConfigError
+from alerts.match import Matcher
+from alerts.models import FeedItem
+from alerts.regions import item_regions, region_named
+from alerts.runtime import Runtime, Settings
+
+_logger = log.get("alerts.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``alerts`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    log.configure()
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alerts", description="Breaking-news alerts: poll, match, deliver.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="worker and beat together, for one machine")
+    run.add_argument("--concurrency", type=int, default=int(os.environ.get("ALERTS_CONCURRENCY", "8")))
+    run.set_defaults(handler=_run)
+    commands.add_parser("check", help="validate the configuration").set_defaults(handler=_check)
+    commands.add_parser("once", help="poll every feed once, deliver, exit").set_defaults(handler=_once)
+    explain = commands.add_parser("explain", help="which subscriptions match a headline, and why")
+    explain.add_argument("headline")
+    explain.add_argument("--feed", help="as if the item came from this feed")
+    explain.add_argument("--region", action="append", default=[], help="an item region (repeatable)")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.set_defaults(handler=_explain)
+    send_test = commands.add_parser("send-test", help="send a test message to each URL of a subscriber")
+    send_test.add_argument("subscriber")
+    send_test.set_defaults(handler=_send_test)
+    return parser
+
+
+def _load() -> Config:
+    config = load_config(Settings.from_env().config_dir)
+    log.add_secrets(config.secrets)
+    return config
+
+
+def _check(_: argparse.Namespace) -> int:
+    config = _load()
+    print(
+        f"ok: {config.directory}: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
+        f"{len(config.subscriptions)} subscriptions"
+    )
+    return 0
+
+
+def _use_redis() -> None:
+    """Point REDIS_URL at a Redis that answers, starting a private one if need be."""
+    url, process = embedded.ensure_redis(os.environ.get("REDIS_URL"))
+    os.environ["REDIS_URL"] = url
+    if process is not None:
+        _logger.info("redis.embedded", url=url, pid=process.pid, data=str(embedded.state_dir()))
+
+
+def _run(args: argparse.Namespace) -> int:
+    _load()
+    _use_redis()
+    from workers.app import DELIVER_QUEUE, POLL_QUEUE, app
+
+    app.conf.broker_url = os.environ["REDIS_URL"]
+    app.worker_main(
+        [
+            "worker",
+            "--beat",
+            "--queues",
+            f"{POLL_QUEUE},{DELIVER_QUEUE}",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(args.concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            os.environ.get("ALERTS_LOG_LEVEL", "INFO"),
+        ]
+    )
+    return 0
+
+
+def _once(_: argparse.Namespace) -> int:
+    _load()
+    _use_redis()
+    runtime = Runtime.from_env()
+    dispatch = pipeline.deliver_inline(runtime)
+    feeds = list(runtime.live.current().config.feeds)
+
+    def poll(name: str) -> pipeline.PollReport:
+        try:
+            return pipeline.poll_feed(runtime, name, dispatch)
+        except AlertsError as exc:
+            return pipeline.PollReport(name, "failed", error=str(exc))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        reports = list(pool.map(poll, feeds))
+    for report in reports:
+        detail = report.error or f"{report.items} items, {report.new} new, {report.alerts} alerts"
+        print(f"{report.feed}: {report.status}: {detail}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    config = _load()
+    feed = config.feeds.get(args.feed) if args.feed else None
+    if args.feed and feed is None:
+        print(f"unknown feed {args.feed!r}", file=sys.stderr)
+        return 2
+    unknown = [name for name in args.region if region_named(name) is None]
+    if unknown:
+        print(f"unknown region {unknown[0]!r}", file=sys.stderr)
+        return 2
+    item = FeedItem(id="explain", title=args.headline)
+    regions = item_regions(feed.region if feed else None, args.region)
+    matches = Matcher(config.subscriptions).match(item, feed.name if feed else "", regions)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "regions": list(regions),
+                    "matches": [
+                        {
+                            "subscription": m.subscription,
+                            "subscribers": list(m.subscribers),
+                            "terms": list(m.terms),
+                        }
+                        for m in matches
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    print(f"regions: {', '.join(regions) or '-'}")
+    if not matches:
+        print("no subscription matches")
+    for match in matches:
+        print(f"{match.subscription}: matched by {', '.join(match.terms)} -> {', '.join(match.subscribers)}")
+    return 0
+
+
+def _send_test(args: argparse.Namespace) -> int:
+    config = _load()
+    subscriber = config.subscribers.get(args.subscriber)
+    if subscriber is None:
+        print(
+            f"unknown subscriber {args.subscriber!r} (known: {', '.join(config.subscribers)})",
+            file=sys.stderr,
+        )
+        return 2
+    failed = 0
+    for url in subscriber.notify:
+        try:
+            notify.send(url, "breaking-alerts test", f"Test message for {subscriber.name}.", subscriber.name)
+            print(f"ok      {notify.private(url)}")
+        except AlertsError as exc:
+            failed += 1
+            print(f"FAILED  {log.redact(str(exc))}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

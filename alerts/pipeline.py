@@ -1,0 +1,309 @@
+"""The service's steps, composed from the modules: schedule -> poll (fetch, parse, match, dedupe) -> deliver.
+
+Each function is what one Celery task does; the tasks only decode arguments and map errors to
+retries. ``dispatch`` is how a poll hands its alerts on (to the deliver queue, or inline for
+``alerts once``), so this module never imports Celery.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from alerts import keys, log, notify, render
+from alerts.errors import (
+    AlertsError,
+    DeliveryError,
+    FeedParseError,
+    FeedRejected,
+    FetchError,
+    TransientError,
+    UnknownTarget,
+)
+from alerts.fetch import Validators, fetch_one
+from alerts.models import Alert, Delivery, Feed, FeedItem, Match
+from alerts.parse import parse_feed
+from alerts.regions import item_regions
+from alerts.runtime import Runtime, Snapshot
+from alerts.story import story_keys
+
+Dispatch = Callable[[Sequence[tuple[Alert, str]]], None]
+"""Hands on (alert, target id) pairs; raises if they could not be queued."""
+
+_logger = log.get("alerts.pipeline")
+
+
+class DeliveryInProgress(TransientError):
+    """Raised when another worker holds the claim on a delivery (it is sending, or it died sending)."""
+
+
+@dataclass
+class PollReport:
+    """What one poll of one feed did."""
+
+    feed: str
+    status: str
+    items: int = 0
+    new: int = 0
+    alerts: int = 0
+    error: str | None = None
+
+
+def schedule(runtime: Runtime, now: float | None = None) -> list[str]:
+    """The feeds due for a poll now (each is booked for its next poll, so no two ticks return it)."""
+    config = runtime.live.current().config
+    runtime.store.sync_schedule({name: feed.every for name, feed in config.feeds.items()}, config.fingerprint)
+    return runtime.store.due_feeds(time.time() if now is None else now)
+
+
+def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
+    """Fetch, parse, match and dedupe one feed; hand new alerts to ``dispatch``."""
+    snapshot = runtime.live.current()
+    feed = snapshot.config.feeds.get(name)
+    if feed is None:
+        raise UnknownTarget(f"feed {name!r} is not in the configuration")
+    lock = keys.poll_lock(name)
+    if runtime.store.try_lock(lock, keys.POLL_LOCK_TTL_MS) is None:
+        _logger.debug("feed.busy", feed=name)
+        return PollReport(name, "busy")
+    try:
+        return _poll_locked(runtime, snapshot, feed, dispatch)
+    finally:
+        runtime.store.unlock(lock)
+
+
+def _poll_locked(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatch: Dispatch) -> PollReport:
+    store = runtime.store
+    state = store.feed_state(feed.name)
+    validators = Validators(etag=state.get("etag"), last_modified=state.get("last_modified"))
+    try:
+        result = fetch_one(feed.url, validators)
+    except (FetchError, FeedRejected) as exc:
+        return _failed(runtime, feed, state, exc)
+    if result.not_modified:
+        now = time.time()
+        store.update_feed_state(
+            feed.name, {"last_ok": now, "last_304": now, "failures": 0, "last_error": None}
+        )
+        _logger.info("feed.polled", feed=feed.name, status=304, elapsed_ms=_ms(result.elapsed))
+        return PollReport(feed.name, "not_modified")
+    fetched_at = time.time()
+    try:
+        items = parse_feed(result.body, result.url, result.content_type)
+    except FeedParseError as exc:
+        return _failed(runtime, feed, state, exc)
+    outcome = _process(runtime, snapshot, feed, items, fetched_at, dispatch)
+    store.update_feed_state(
+        feed.name,
+        {
+            "etag": result.validators.etag,
+            "last_modified": result.validators.last_modified,
+            "last_ok": time.time(),
+            "failures": 0,
+            "last_error": None,
+        },
+    )
+    _logger.info(
+        "feed.polled",
+        feed=feed.name,
+        status=result.status,
+        items=len(items),
+        new=outcome.new,
+        alerts=len(outcome.alerts),
+        elapsed_ms=_ms(result.elapsed),
+        process_ms=_ms(time.time() - fetched_at),
+    )
+    return PollReport(feed.name, "ok", items=len(items), new=outcome.new, alerts=len(outcome.alerts))
+
+
+def _failed(runtime: Runtime, feed: Feed, state: dict[str, str], exc: AlertsError) -> PollReport:
+    """Record and log a failed poll; the schedule polls the feed again at its next turn."""
+    failures = int(state.get("failures") or 0) + 1
+    runtime.store.update_feed_state(
+        feed.name, {"failures": failures, "last_error": str(exc)[:500], "last_error_at": time.time()}
+    )
+    _logger.warning(
+        "feed.failed", feed=feed.name, error=str(exc), error_type=type(exc).__name__, failures=failures
+    )
+    return PollReport(feed.name, "failed", error=str(exc))
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+@dataclass
+class _Outcome:
+    new: int
+    alerts: list[Alert]
+
+
+def _process(
+    runtime: Runtime,
+    snapshot: Snapshot,
+    feed: Feed,
+    items: list[FeedItem],
+    fetched_at: float,
+    dispatch: Dispatch,
+) -> _Outcome:
+    """Claim new items, match them, claim (subscriber, story) pairs and dispatch the winners."""
+    store, window = runtime.store, runtime.settings.dedupe_window
+    claims = store.claim_items(feed.name, [item.id for item in items], window)
+    new_items = [item for item, is_new in zip(items, claims, strict=True) if is_new]
+    first_poll = store.mark_seeded(feed.name)
+    alertable = _backfill(new_items, feed.backfill) if first_poll else new_items
+    if first_poll:
+        _logger.info("feed.seeded", feed=feed.name, recorded=len(new_items), backfill=len(alertable))
+    candidates: list[tuple[Alert, tuple[str, ...]]] = []
+    for item in alertable:
+        regions = item_regions(feed.region, item.categories)
+        matches = snapshot.matcher.match(item, feed.name, regions)
+        _logger.info(
+            "item.new",
+            feed=feed.name,
+            item=item.id,
+            title=item.title,
+            regions=list(regions),
+            matches=len(matches),
+        )
+        for subscriber, subs in _by_subscriber(matches).items():
+            alert = _alert(feed, item, regions, subscriber, subs, fetched_at)
+            story = tuple(keys.story_sent(subscriber, key) for key in story_keys(item))
+            candidates.append((alert, story))
+    if not candidates:
+        return _Outcome(len(new_items), [])
+    won = store.claim_stories([story for _, story in candidates], window)
+    winners = []
+    for (alert, story), ok in zip(candidates, won, strict=True):
+        if ok:
+            winners.append((alert, story))
+        else:
+            _logger.info(
+                "alert.duplicate",
+                feed=feed.name,
+                item=alert.item,
+                subscriber=alert.subscriber,
+                story=alert.story,
+            )
+    jobs = [
+        (alert, keys.digest(url))
+        for alert, _ in winners
+        for url in snapshot.config.subscribers[alert.subscriber].notify
+    ]
+    try:
+        dispatch(jobs)
+    except Exception:
+        store.release([key for _, story in winners for key in story])
+        store.release([keys.item_seen(feed.name, item.id) for item in new_items])
+        raise
+    for alert, _ in winners:
+        _logger.info(
+            "alert.matched",
+            feed=feed.name,
+            item=alert.item,
+            subscriber=alert.subscriber,
+            story=alert.story,
+            subscriptions=list(alert.subscriptions),
+            terms=list(alert.terms),
+        )
+    return _Outcome(len(new_items), [alert for alert, _ in winners])
+
+
+def _backfill(items: list[FeedItem], count: int) -> list[FeedItem]:
+    """The ``count`` newest items (by published time, undated ones last, else document order)."""
+    if count <= 0:
+        return []
+    ranked = sorted(
+        items, key=lambda item: item.published.timestamp() if item.published else float("-inf"), reverse=True
+    )
+    return ranked[:count]
+
+
+def _by_subscriber(matches: list[Match]) -> dict[str, list[Match]]:
+    grouped: dict[str, list[Match]] = {}
+    for match in matches:
+        for subscriber in match.subscribers:
+            grouped.setdefault(subscriber, []).append(match)
+    return grouped
+
+
+def _alert(
+    feed: Feed,
+    item: FeedItem,
+    regions: tuple[str, ...],
+    subscriber: str,
+    matches: list[Match],
+    fetched_at: float,
+) -> Alert:
+    return Alert(
+        subscriber=subscriber,
+        story=keys.digest(story_keys(item)[0]),
+        item=item.id,
+        feed=feed.name,
+        title=item.title,
+        summary=item.summary,
+        link=item.link,
+        published=item.published.isoformat() if item.published else None,
+        regions=regions,
+        subscriptions=tuple(match.subscription for match in matches),
+        terms=tuple(sorted({term for match in matches for term in match.terms})),
+        fetched_at=fetched_at,
+    )
+
+
+def deliver(runtime: Runtime, alert: Alert, target: str, attempt: int = 0) -> Delivery:
+    """Send ``alert`` to the subscriber's URL whose digest is ``target``, at most once."""
+    subscriber = runtime.live.current().config.subscribers.get(alert.subscriber)
+    if subscriber is None:
+        raise UnknownTarget(f"subscriber {alert.subscriber!r} is not in the configuration")
+    url = next((url for url in subscriber.notify if keys.digest(url) == target), None)
+    if url is None:
+        raise UnknownTarget(f"subscriber {alert.subscriber!r} no longer has target {target}")
+    key = keys.delivery(alert.subscriber, alert.story, target)
+    where = notify.private(url)
+    if not runtime.store.claim(key, keys.DELIVERY_CLAIM_TTL, "sending"):
+        if runtime.store.get(key) == "sent":
+            _logger.info("alert.duplicate", subscriber=alert.subscriber, item=alert.item, target=where)
+            return Delivery(alert.subscriber, where, ok=True, error="already sent")
+        raise DeliveryInProgress(f"{where}: another worker is sending this alert")
+    handed_at = time.time()
+    try:
+        delivery = notify.send(url, render.title(alert), render.body(alert), alert.subscriber)
+    except DeliveryError as exc:
+        runtime.store.unlock(key)
+        _logger.warning(
+            "alert.failed",
+            subscriber=alert.subscriber,
+            feed=alert.feed,
+            item=alert.item,
+            target=where,
+            error=str(exc),
+            attempt=attempt,
+        )
+        raise
+    runtime.store.put(key, "sent", keys.DELIVERY_DONE_TTL)
+    _logger.info(
+        "alert.sent",
+        subscriber=alert.subscriber,
+        feed=alert.feed,
+        item=alert.item,
+        target=where,
+        title=alert.title,
+        pipeline_ms=round((handed_at - alert.fetched_at) * 1000, 1),
+        send_ms=round((time.time() - handed_at) * 1000, 1),
+    )
+    return delivery
+
+
+def deliver_inline(runtime: Runtime) -> Dispatch:
+    """A dispatch that sends right away in this process (``alerts once``); failures are logged."""
+
+    def dispatch(jobs: Sequence[tuple[Alert, str]]) -> None:
+        for alert, target in jobs:
+            try:
+                deliver(runtime, alert, target)
+            except AlertsError:
+                continue
+
+    return dispatch

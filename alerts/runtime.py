@@ -1,0 +1,110 @@
+"""The live configuration of a process: reloaded when its files change, last good kept on a bad edit."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from alerts import log
+from alerts.config import FEEDS_FILE, SUBSCRIPTIONS_FILE, Config, config_dir, load_config, parse_duration
+from alerts.errors import ConfigError
+from alerts.match import Matcher
+from alerts.store import DEFAULT_URL, Store
+
+DEFAULT_DEDUPE_WINDOW = "48h"
+_logger = log.get("alerts.config")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process settings from the environment (the YAML files hold feeds and subscriptions)."""
+
+    config_dir: Path
+    redis_url: str
+    dedupe_window: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``ALERTS_CONFIG``, ``REDIS_URL`` and ``ALERTS_DEDUPE_WINDOW``."""
+        env = os.environ if env is None else env
+        window = parse_duration(env.get("ALERTS_DEDUPE_WINDOW") or DEFAULT_DEDUPE_WINDOW)
+        return cls(
+            config_dir=config_dir(env),
+            redis_url=env.get("REDIS_URL") or DEFAULT_URL,
+            dedupe_window=max(60, int(window)),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent view: a config and the matcher built from it."""
+
+    config: Config
+    matcher: Matcher
+
+
+class LiveConfig:
+    """Holds the current :class:`Snapshot`, reloading it when either YAML file changes."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._lock = threading.Lock()
+        self._stamp = self._files_stamp()
+        self._snapshot = self._build(load_config(directory))
+
+    def current(self) -> Snapshot:
+        """The newest valid snapshot; an invalid edit is logged once and the last good one kept."""
+        stamp = self._files_stamp()
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._stamp = stamp
+                    self._reload()
+        return self._snapshot
+
+    def _reload(self) -> None:
+        try:
+            config = load_config(self._directory)
+        except ConfigError as exc:
+            _logger.error("config.rejected", problems=[str(p) for p in exc.problems])
+            return
+        if config.fingerprint != self._snapshot.config.fingerprint:
+            self._snapshot = self._build(config)
+            _logger.info(
+                "config.reloaded",
+                fingerprint=config.fingerprint,
+                feeds=len(config.feeds),
+                subscriptions=len(config.subscriptions),
+            )
+
+    def _files_stamp(self) -> tuple[float, ...]:
+        stamps = []
+        for name in (FEEDS_FILE, SUBSCRIPTIONS_FILE):
+            try:
+                stat = (self._directory / name).stat()
+                stamps += [stat.st_mtime_ns, stat.st_size]
+            except OSError:
+                stamps += [0, 0]
+        return tuple(stamps)
+
+    @staticmethod
+    def _build(config: Config) -> Snapshot:
+        log.add_secrets(config.secrets)
+        return Snapshot(config, Matcher(config.subscriptions))
+
+
+class Runtime:
+    """Everything a pipeline step needs: settings, live config and the store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.live = LiveConfig(settings.config_dir)
+        self.store = Store.from_url(settings.redis_url)
+
+    @classmethod
+    def from_env(cls) -> Runtime:
+        """A runtime for this process's environment; raises ConfigError when the config is invalid."""
+        return cls(Settings.from_env())

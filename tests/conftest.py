@@ -1,0 +1,48 @@
+"""Shared fixtures: a real Redis (the machine's, or a private one), and local sinks and feed servers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alerts import embedded
+from alerts.store import Store
+
+pytest_plugins = ["tests.harness.fixtures"]
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis URL on a test database: TEST_REDIS_URL, else 127.0.0.1:6379/9, else a private server."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+    if embedded.answers(url):
+        yield url
+        return
+    process = embedded.start(embedded.free_port(), tmp_path_factory.mktemp("redis"), persist=False)
+    port = process.args[2]  # type: ignore[index]
+    yield f"redis://127.0.0.1:{port}/9"
+    embedded.stop(process)
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """The test Redis, emptied before each test."""
+    Store.from_url(redis_server_url).client.flushdb()
+    return redis_server_url
+
+
+@pytest.fixture
+def store(redis_url: str) -> Store:
+    """A Store on the emptied test Redis."""
+    return Store.from_url(redis_url)
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """An empty configuration directory."""
+    directory = tmp_path / "config"
+    directory.mkdir()
+    return directory

@@ -1,0 +1,211 @@
+"""Real HTTP servers on 127.0.0.1 for tests: feeds to poll, webhook and Telegram sinks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+
+class ThreadedServer:
+    """An aiohttp application served from a background thread on 127.0.0.1 (port chosen by the OS)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner = web.AppRunner(app, access_log=None)
+        self.port = 0
+
+    def start(self) -> ThreadedServer:
+        """Start serving; returns once the port is bound."""
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        """Stop serving and end the thread."""
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    @property
+    def base(self) -> str:
+        """http://127.0.0.1:PORT"""
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Entry:
+    """One item of a served RSS feed."""
+
+    title: str
+    link: str
+    summary: str = ""
+    guid: str | None = None
+    categories: tuple[str, ...] = ()
+    published: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class ServedFeed:
+    """A feed's entries (newest first) and what the server saw of it."""
+
+    entries: list[Entry] = field(default_factory=list)
+    status: int = 200
+    raw: bytes | None = None
+    requests: int = 0
+    not_modified: int = 0
+    changed_at: dict[str, float] = field(default_factory=dict)
+
+
+class FeedServer:
+    """Serves RSS 2.0 feeds at /<name>.xml with ETag and Last-Modified; feeds can be edited live."""
+
+    def __init__(self) -> None:
+        self.feeds: dict[str, ServedFeed] = {}
+        self._lock = threading.Lock()
+        app = web.Application()
+        app.router.add_get("/{name}.xml", self._handle)
+        self._server = ThreadedServer(app)
+
+    def start(self) -> FeedServer:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def url(self, name: str) -> str:
+        """The URL of feed ``name``."""
+        return f"{self._server.base}/{name}.xml"
+
+    def feed(self, name: str) -> ServedFeed:
+        """The served feed ``name`` (created empty)."""
+        with self._lock:
+            return self.feeds.setdefault(name, ServedFeed())
+
+    def publish(self, name: str, *entries: Entry) -> None:
+        """Add entries at the top of feed ``name`` (as a newsroom publishes)."""
+        feed = self.feed(name)
+        with self._lock:
+            for entry in entries:
+                feed.entries.insert(0, entry)
+                feed.changed_at[entry.title] = time.time()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        feed = self.feed(request.match_info["name"])
+        with self._lock:
+            feed.requests += 1
+            if feed.status != 200:
+                return web.Response(status=feed.status, text="unavailable")
+            body = feed.raw if feed.raw is not None else render_rss(feed.entries)
+            etag = '"' + hashlib.sha1(body).hexdigest() + '"'
+            if request.headers.get("If-None-Match") == etag:
+                feed.not_modified += 1
+                return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=body, content_type="application/rss+xml", headers={"ETag": etag})
+
+
+def render_rss(entries: list[Entry]) -> bytes:
+    """An RSS 2.0 document holding ``entries``."""
+    items = []
+    for entry in entries:
+        categories = "".join(f"<category>{escape(c)}</category>" for c in entry.categories)
+        guid = f'<guid isPermaLink="false">{escape(entry.guid)}</guid>' if entry.guid else ""
+        items.append(
+            f"<item><title>{escape(entry.title)}</title><link>{escape(entry.link)}</link>{guid}"
+            f"<description>{escape(entry.summary)}</description>{categories}"
+            f"<pubDate>{format_datetime(entry.published)}</pubDate></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Test wire</title>'
+        f"<link>http://127.0.0.1/</link><description>test</description>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+class WebhookSink:
+    """Receives what Apprise's json:// plugin posts, with the time each arrived."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.arrived: list[float] = []
+        self.status = status
+        self.on_receive: Callable[[dict[str, Any]], None] | None = None
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._server = ThreadedServer(app)
+
+    def start(self) -> WebhookSink:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def apprise_url(self) -> str:
+        """The json:// URL that posts here."""
+        return f"json://127.0.0.1:{self._server.port}/hook"
+
+    def titles(self) -> list[str]:
+        """Titles of the messages received so far."""
+        return [message.get("title", "") for message in list(self.received)]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if self.status != 200:
+            return web.Response(status=self.status, text="sink refuses")
+        payload = await request.json()
+        self.arrived.append(time.time())
+        self.received.append(payload)
+        if self.on_receive:
+            self.on_receive(payload)
+        return web.Response(text="ok")
+
+
+class TelegramDouble:
+    """A local Bot API: records sendMessage calls; answers 401 echoing the URL, as a careless proxy might."""
+
+    def __init__(self, accept: bool = True) -> None:
+        self.accept = accept
+        self.messages: list[dict[str, Any]] = []
+        app = web.Application()
+        app.router.add_post("/{path:.*}", self._handle)
+        self._server = ThreadedServer(app)
+
+    def start(self) -> TelegramDouble:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def api(self) -> str:
+        """The value for ALERTS_TELEGRAM_API."""
+        return f"{self._server.base}/bot"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        payload = await request.json() if request.can_read_body else {}
+        if not self.accept:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": f"Unauthorized: {request.path}"}, status=401
+            )
+        self.messages.append(payload)
+        return web.json_response({"ok": True, "result": {"message_id": len(self.messages)}})

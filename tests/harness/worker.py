@@ -1,0 +1,91 @@
+"""A real Celery worker (with embedded beat) in a subprocess, its log captured to a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    """``celery -A workers.app worker --beat`` on both queues, as ``alerts run`` starts it."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        """Start the worker and return once it logs that it is ready."""
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "--beat",
+                "--queues",
+                "poll,deliver",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "8",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=self._env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        wait_for(lambda: "ready" in self.text(), timeout=30, what="celery worker ready")
+        return self
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM), then kill if it lingers."""
+        if self._process and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def text(self) -> str:
+        """Everything the worker logged so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The JSON log lines, optionally only those with ``event == name``."""
+        events = []
+        for line in self.text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and (name is None or event.get("event") == name):
+                events.append(event)
+        return events
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)

@@ -1,0 +1,169 @@
+"""End to end: a real Celery worker and beat, real Redis, feeds on 127.0.0.1, Apprise to SMTP and webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.harness.configs import write_config
+from tests.harness.servers import Entry, FeedServer, TelegramDouble, WebhookSink
+from tests.harness.smtp import SmtpSink
+from tests.harness.worker import WorkerProcess, wait_for
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+def _polls_after(feed_server: FeedServer, name: str, count: int) -> None:
+    """Wait until the worker has polled feed ``name`` ``count`` more times."""
+    target = feed_server.feed(name).requests + count
+    wait_for(lambda: feed_server.feed(name).requests >= target, timeout=20, what=f"{count} polls of {name}")
+
+
+def test_new_item_reaches_email_and_webhook_exactly_once(
+    feed_server: FeedServer, webhook: WebhookSink, smtp: SmtpSink, start_worker: StartWorker, config_dir: Path
+) -> None:
+    """A matching item appended to a feed reaches email and webhook once; the first poll's backlog not."""
+    feed_server.publish("wire", Entry("Old report on Gaza talks from yesterday", "http://news.test/old"))
+    write_config(
+        config_dir,
+        feeds=[{"name": "wire", "url": feed_server.url("wire"), "every": "1s"}],
+        subscribers=[{"name": "desk", "notify": [smtp.apprise_url(), webhook.apprise_url]}],
+        subscriptions=[
+            {"name": "gaza", "subscribers": ["desk"], "keywords": ["gaza"], "exclude": ["football"]}
+        ],
+    )
+    worker = start_worker()
+    wait_for(lambda: worker.events("feed.seeded"), what="first poll")
+    feed_server.publish(
+        "wire",
+        Entry(
+            "Strike hits hospital in Gaza", "http://news.test/strike", summary="Dozens hurt in <b>Gaza</b>."
+        ),
+        Entry("Gaza football team wins cup", "http://news.test/football"),
+        Entry("Markets close higher", "http://news.test/markets"),
+    )
+    wait_for(lambda: smtp.subjects() and webhook.titles(), what="email and webhook")
+    _polls_after(feed_server, "wire", 3)
+    assert smtp.subjects() == ["Strike hits hospital in Gaza"]
+    assert webhook.titles() == ["Strike hits hospital in Gaza"]
+    message = webhook.received[0]["message"]
+    assert "Dozens hurt in Gaza." in message and "http://news.test/strike" in message and "wire" in message
+    assert feed_server.feed("wire").not_modified >= 2, "unchanged feed polls should cost a 304"
+    sent = worker.events("alert.sent")
+    assert len(sent) == 2 and all(event["subscriber"] == "desk" and event.get("task") for event in sent)
+
+
+def test_restart_resends_nothing(
+    feed_server: FeedServer, webhook: WebhookSink, start_worker: StartWorker, config_dir: Path
+) -> None:
+    """After a restart the worker sends nothing old; the next new item is sent once."""
+    write_config(
+        config_dir,
+        feeds=[{"name": "wire", "url": feed_server.url("wire"), "every": "1s"}],
+        subscribers=[{"name": "desk", "notify": [webhook.apprise_url]}],
+        subscriptions=[{"name": "quake", "subscribers": ["desk"], "keywords": ["earthquake"]}],
+    )
+    worker = start_worker()
+    wait_for(lambda: worker.events("feed.seeded"), what="first poll")
+    feed_server.publish("wire", Entry("Earthquake shakes Lima", "http://news.test/lima"))
+    wait_for(lambda: webhook.titles(), what="first alert")
+    worker.stop()
+    worker = start_worker()
+    _polls_after(feed_server, "wire", 3)
+    assert webhook.titles() == ["Earthquake shakes Lima"]
+    feed_server.publish("wire", Entry("Second earthquake hits Quito", "http://news.test/quito"))
+    wait_for(lambda: len(webhook.titles()) == 2, what="second alert")
+    _polls_after(feed_server, "wire", 2)
+    assert webhook.titles() == ["Earthquake shakes Lima", "Second earthquake hits Quito"]
+
+
+def test_same_story_from_two_feeds_and_two_subscriptions_arrives_once(
+    feed_server: FeedServer, webhook: WebhookSink, smtp: SmtpSink, start_worker: StartWorker, config_dir: Path
+) -> None:
+    """One story carried by two feeds and matched by two subscriptions reaches each subscriber once."""
+    write_config(
+        config_dir,
+        feeds=[
+            {"name": "wire", "url": feed_server.url("wire"), "every": "1s"},
+            {"name": "agency", "url": feed_server.url("agency"), "every": "1s"},
+        ],
+        subscribers=[
+            {"name": "desk", "notify": [webhook.apprise_url]},
+            {"name": "night", "notify": [smtp.apprise_url("night@example.com")]},
+        ],
+        subscriptions=[
+            {"name": "lebanon", "subscribers": ["desk", "night"], "keywords": ["lebanon"]},
+            {"name": "strikes", "subscribers": ["desk"], "keywords": ["airstrike"]},
+        ],
+    )
+    worker = start_worker()
+    wait_for(lambda: len(worker.events("feed.seeded")) == 2, what="first polls")
+    feed_server.publish("wire", Entry("Airstrike in south Lebanon", "https://news.test/lb?utm_source=rss"))
+    feed_server.publish("agency", Entry("AIRSTRIKE IN SOUTH LEBANON", "http://www.news.test/lb#top"))
+    wait_for(lambda: webhook.titles() and smtp.subjects(), what="alerts")
+    _polls_after(feed_server, "agency", 3)
+    _polls_after(feed_server, "wire", 1)
+    assert len(webhook.titles()) == 1
+    assert len(smtp.subjects()) == 1
+    assert webhook.titles()[0].lower() == "airstrike in south lebanon"
+
+
+def test_failing_and_malformed_feeds_do_not_stop_the_others(
+    feed_server: FeedServer, webhook: WebhookSink, start_worker: StartWorker, config_dir: Path
+) -> None:
+    """A 500 and a garbage feed are logged as feed.failed while a healthy feed keeps alerting."""
+    feed_server.feed("down").status = 500
+    feed_server.feed("garbage").raw = b"<html><body>Not a feed</body></html>"
+    write_config(
+        config_dir,
+        feeds=[
+            {"name": "down", "url": feed_server.url("down"), "every": "1s"},
+            {"name": "garbage", "url": feed_server.url("garbage"), "every": "1s"},
+            {"name": "wire", "url": feed_server.url("wire"), "every": "1s"},
+        ],
+        subscribers=[{"name": "desk", "notify": [webhook.apprise_url]}],
+        subscriptions=[{"name": "all-news", "subscribers": ["desk"], "keywords": ["election"]}],
+    )
+    worker = start_worker()
+    wait_for(lambda: worker.events("feed.seeded"), what="first poll of wire")
+    feed_server.publish("wire", Entry("Election results announced", "http://news.test/vote"))
+    wait_for(lambda: webhook.titles(), what="alert despite failing feeds")
+    failed = {event["feed"] for event in worker.events("feed.failed")}
+    assert failed == {"down", "garbage"}
+    assert not any("Traceback" in line for line in worker.text().splitlines())
+
+
+def test_secrets_never_reach_the_logs(
+    feed_server: FeedServer, telegram: TelegramDouble, start_worker: StartWorker, config_dir: Path
+) -> None:
+    """A bot token and an SMTP password from ${NAME} never appear in any log line, even in errors."""
+    token = "123456789:AAHsecretSECRETsecretSECRETsecret0"
+    password = "pa55-w0rd-s3cret"
+    smtp = SmtpSink(user="alerts", password=password).start()
+    try:
+        telegram.accept = False
+        write_config(
+            config_dir,
+            feeds=[{"name": "wire", "url": feed_server.url("wire"), "every": "1s"}],
+            subscribers=[
+                {
+                    "name": "desk",
+                    "notify": [
+                        "tgram://${BOT_TOKEN}/-100123",
+                        smtp.apprise_url(login="alerts:${SMTP_PASSWORD}"),
+                    ],
+                }
+            ],
+            subscriptions=[{"name": "gaza", "subscribers": ["desk"], "keywords": ["gaza"]}],
+        )
+        worker = start_worker(BOT_TOKEN=token, SMTP_PASSWORD=password, ALERTS_TELEGRAM_API=telegram.api)
+        wait_for(lambda: worker.events("feed.seeded"), what="first poll")
+        feed_server.publish("wire", Entry("Gaza ceasefire talks resume", "http://news.test/talks"))
+        wait_for(lambda: smtp.subjects(), what="email through authenticated SMTP")
+        wait_for(lambda: worker.events("alert.failed"), what="telegram failure logged")
+        text = worker.text()
+        assert "alert.sent" in text and "alert.failed" in text
+        assert token not in text and token.split(":")[1] not in text
+        assert password not in text
+    finally:
+        smtp.stop()

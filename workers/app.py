@@ -1,0 +1,67 @@
+"""The Celery app: broker, queues, beat schedule, and the logging/context signals."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import structlog
+from celery import Celery, signals
+from kombu.entity import Queue
+
+from alerts import log
+from alerts.store import DEFAULT_URL
+
+POLL_QUEUE = "poll"
+DELIVER_QUEUE = "deliver"
+TICK_SECONDS = float(os.environ.get("ALERTS_TICK", "0.25"))
+
+
+def _make_app() -> Celery:
+    broker = os.environ.get("REDIS_URL") or DEFAULT_URL
+    app = Celery("breaking-alerts", broker=broker, include=["workers.tasks"])
+    app.conf.update(
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_queues=[Queue(POLL_QUEUE), Queue(DELIVER_QUEUE)],  # type: ignore[no-untyped-call]
+        task_default_queue=POLL_QUEUE,
+        task_routes={"alerts.deliver": {"queue": DELIVER_QUEUE}},
+        worker_prefetch_multiplier=4,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        beat_scheduler="celery.beat:Scheduler",  # in memory: the tick needs no state file in the cwd
+        beat_max_loop_interval=1,
+        beat_schedule={
+            "tick": {
+                "task": "alerts.tick",
+                "schedule": TICK_SECONDS,
+                "options": {"queue": POLL_QUEUE, "expires": max(1.0, TICK_SECONDS * 4)},
+            }
+        },
+    )
+    return app
+
+
+app = _make_app()
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    """Celery calls this instead of configuring logging itself."""
+    log.configure()
+
+
+@signals.task_prerun.connect
+def _bind_task(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(task=task_id, task_name=getattr(task, "name", None))
+
+
+@signals.task_postrun.connect
+def _unbind_task(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
