@@ -94,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
             str(args.concurrency),
             "--without-gossip",
             "--without-mingle",
+            "--quiet",
             "--loglevel",
             os.environ.get("ALERTS_LOG_LEVEL", "INFO"),
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ FEEDS_FILE = "feeds.yaml"
 SUBSCRIPTIONS_FILE = "subscriptions.yaml"
 DEFAULT_DIR = "./config"
 MIN_INTERVAL = 1.0
+MAX_INTERVAL = 7 * 86400.0
 _M = TypeVar("_M", bound=BaseModel)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -85,8 +87,12 @@ class FeedSpec(_Strict):
     @field_validator("every")
     @classmethod
     def _min_interval(cls, every: float) -> float:
+        if not math.isfinite(every):
+            raise ValueError(f"poll interval {every!r} is not a number of seconds")
         if every < MIN_INTERVAL:
             raise ValueError(f"poll interval {every:g}s is below the {MIN_INTERVAL:g}s minimum")
+        if every > MAX_INTERVAL:
+            raise ValueError(f"poll interval {every:g}s is above the {MAX_INTERVAL / 86400:g}-day maximum")
         return every
 
 

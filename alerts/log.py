@@ -84,7 +84,8 @@ def configure(level: str | None = None, json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apprise", "kombu", "amqp", "celery.worker.strategy", "celery.app.trace"):
+    logging.captureWarnings(True)
+    for noisy in ("apprise", "kombu", "amqp", "celery.beat", "celery.worker.strategy", "celery.app.trace"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

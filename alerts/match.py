@@ -47,7 +47,7 @@ class Matcher:
                 feeds=frozenset(sub.feeds),
             )
             self._compiled.append(compiled)
-            positive = compiled.keywords or compiled.all
+            positive = compiled.keywords | compiled.all
             for term in positive:
                 by_term[term].append(index)
             if not positive:

@@ -21,16 +21,18 @@ _TRACKING = re.compile(
 
 
 def canonical_link(link: str) -> str:
-    """``link`` without scheme, ``www.``, fragment or tracking parameters, query sorted."""
+    """``link`` without scheme, ``www.``, default port, fragment or tracking parameters; query sorted."""
     try:
         query = urlsplit(link).query
         tracking = [key for key, _ in parse_qsl(query, keep_blank_values=True) if _TRACKING.match(key)]
         cleaned = url_query_cleaner(link, tracking, remove=True) if tracking else link
-        canonical = canonicalize_url(cleaned)
+        parts = urlsplit(canonicalize_url(cleaned))
+        port = parts.port
     except ValueError:
-        canonical = link
-    parts = urlsplit(canonical)
+        return link
     host = (parts.hostname or "").removeprefix("www.")
+    if port and port not in (80, 443):
+        host += f":{port}"
     path = parts.path.rstrip("/") or "/"
     return host + path + (f"?{parts.query}" if parts.query else "")
 

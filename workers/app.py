@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 from celery import Celery, signals
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 from alerts import log
 from alerts.store import DEFAULT_URL
@@ -15,6 +15,11 @@ from alerts.store import DEFAULT_URL
 POLL_QUEUE = "poll"
 DELIVER_QUEUE = "deliver"
 TICK_SECONDS = float(os.environ.get("ALERTS_TICK", "0.25"))
+
+
+def _queue(name: str) -> Queue:
+    """A queue bound to its own direct exchange, so each queue receives only its own tasks."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
 
 
 def _make_app() -> Celery:
@@ -26,7 +31,7 @@ def _make_app() -> Celery:
         task_reject_on_worker_lost=True,
         task_serializer="json",
         accept_content=["json"],
-        task_queues=[Queue(POLL_QUEUE), Queue(DELIVER_QUEUE)],  # type: ignore[no-untyped-call]
+        task_queues=[_queue(POLL_QUEUE), _queue(DELIVER_QUEUE)],
         task_default_queue=POLL_QUEUE,
         task_routes={"alerts.deliver": {"queue": DELIVER_QUEUE}},
         worker_prefetch_multiplier=4,
