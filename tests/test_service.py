@@ -51,6 +51,7 @@ def test_new_item_reaches_email_and_webhook_exactly_once(
     assert feed_server.feed("wire").not_modified >= 2, "unchanged feed polls should cost a 304"
     sent = worker.events("alert.sent")
     assert len(sent) == 2 and all(event["subscriber"] == "desk" and event.get("task") for event in sent)
+    assert not worker.events("alert.duplicate"), "each delivery task should run once"
 
 
 def test_restart_resends_nothing(
