@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     app.conf.broker_url = os.environ["REDIS_URL"]
     app.worker_main(
         [
+            "--quiet",
             "worker",
             "--beat",
             "--queues",
@@ -94,7 +95,6 @@ def _run(args: argparse.Namespace) -> int:
             str(args.concurrency),
             "--without-gossip",
             "--without-mingle",
-            "--quiet",
             "--loglevel",
             os.environ.get("ALERTS_LOG_LEVEL", "INFO"),
         ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 STATE_DIR_ENV = "ALERTS_STATE_DIR"
+LOCAL_URL = "redis://localhost:6379/0"
 
 
 def state_dir() -> Path:
@@ -63,23 +64,10 @@ def server_binary() -> str:
 
 def start(port: int, directory: Path, persist: bool = True) -> subprocess.Popen[bytes]:
     """Start redis-server on 127.0.0.1:``port`` and wait until it answers; it dies with this process."""
-    args = [
-        server_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(directory),
-        "--dbfilename",
-        "alerts.rdb",
-        "--appendonly",
-        "no",
-        "--protected-mode",
-        "yes",
-        "--save",
-        "60 1" if persist else "",
-    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    save = ["--save", "60", "1"] if persist else ["--save", ""]
+    args = [server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+    args += ["--dbfilename", "alerts.rdb", "--appendonly", "no", "--protected-mode", "yes", *save]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     atexit.register(stop, process)
     deadline = time.monotonic() + 10
@@ -105,9 +93,8 @@ def ensure_redis(url: str | None) -> tuple[str, subprocess.Popen[bytes] | None]:
     """``url`` if set; else localhost:6379 if it answers; else a private embedded Redis."""
     if url:
         return url, None
-    default = "redis://localhost:6379/0"
-    if answers(default):
-        return default, None
+    if answers(LOCAL_URL):
+        return LOCAL_URL, None
     port = free_port()
     process = start(port, state_dir())
     return f"redis://127.0.0.1:{port}/0", process

@@ -57,19 +57,19 @@ def test_new_item_reaches_email_and_webhook_exactly_once(
 def test_restart_resends_nothing(
     feed_server: FeedServer, webhook: WebhookSink, start_worker: StartWorker, config_dir: Path
 ) -> None:
-    """After a restart the worker sends nothing old; the next new item is sent once."""
+    """After a restart of ``alerts run`` nothing old is sent again; the next new item is sent once."""
     write_config(
         config_dir,
         feeds=[{"name": "wire", "url": feed_server.url("wire"), "every": "1s"}],
         subscribers=[{"name": "desk", "notify": [webhook.apprise_url]}],
         subscriptions=[{"name": "quake", "subscribers": ["desk"], "keywords": ["earthquake"]}],
     )
-    worker = start_worker()
+    worker = start_worker(via_cli=True)
     wait_for(lambda: worker.events("feed.seeded"), what="first poll")
     feed_server.publish("wire", Entry("Earthquake shakes Lima", "http://news.test/lima"))
     wait_for(lambda: webhook.titles(), what="first alert")
     worker.stop()
-    worker = start_worker()
+    worker = start_worker(via_cli=True)
     _polls_after(feed_server, "wire", 3)
     assert webhook.titles() == ["Earthquake shakes Lima"]
     feed_server.publish("wire", Entry("Second earthquake hits Quito", "http://news.test/quito"))

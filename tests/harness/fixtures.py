@@ -49,10 +49,11 @@ def start_worker(tmp_path: Path, redis_url: str, config_dir: Path) -> Iterator[C
     """Starts real Celery workers on the test Redis and config dir; all are stopped after the test."""
     started: list[WorkerProcess] = []
 
-    def start(**env: str) -> WorkerProcess:
+    def start(via_cli: bool = False, **env: str) -> WorkerProcess:
         worker = WorkerProcess(
             {"REDIS_URL": redis_url, "ALERTS_CONFIG": str(config_dir), "ALERTS_LOG_LEVEL": "INFO", **env},
             tmp_path / "worker.log",
+            via_cli=via_cli,
         ).start()
         started.append(worker)
         return worker

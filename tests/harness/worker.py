@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class WorkerProcess:
-    """``celery -A workers.app worker --beat`` on both queues, as ``alerts run`` starts it."""
+    """``celery -A workers.app worker --beat`` on both queues, or ``alerts run`` itself."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, via_cli: bool = False) -> None:
         self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self._via_cli = via_cli
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -27,33 +28,34 @@ class WorkerProcess:
         """Start the worker and return once it logs that it is ready."""
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "--beat",
-                "--queues",
-                "poll,deliver",
-                "--pool",
-                "threads",
-                "--concurrency",
-                "8",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=self._env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            self._command(), cwd=ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
         wait_for(lambda: "ready" in self.text(), timeout=30, what="celery worker ready")
         return self
+
+    def _command(self) -> list[str]:
+        if self._via_cli:
+            return [str(Path(sys.executable).with_name("alerts")), "run"]
+        return [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "--beat",
+            "--queues",
+            "poll,deliver",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "8",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ]
 
     def stop(self) -> None:
         """Warm shutdown (SIGTERM), then kill if it lingers."""
