@@ -34,8 +34,9 @@ return out
 """
 
 # KEYS: the keys of every group, flattened. ARGV[1]: ttl, ARGV[2..]: size of each group.
-# A group is won (1) only if none of its keys is held; then all of them are set. Groups are
-# handled in order, so two groups in one batch that share a key yield one winner.
+# A group is won (1) only if none of its keys is held. Either way all its keys are then held, so
+# "same story" is transitive (a later item sharing only the loser's link is the same story too).
+# Groups are handled in order, so two groups in one batch that share a key yield one winner.
 _CLAIM_GROUPS = """
 local out = {}
 local k = 1
@@ -45,12 +46,8 @@ for g = 2, #ARGV do
   for i = k, k + size - 1 do
     if redis.call('EXISTS', KEYS[i]) == 1 then held = true end
   end
-  if held then
-    out[g - 1] = 0
-  else
-    for i = k, k + size - 1 do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1]) end
-    out[g - 1] = 1
-  end
+  for i = k, k + size - 1 do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1], 'NX') end
+  out[g - 1] = held and 0 or 1
   k = k + size
 end
 return out

@@ -66,20 +66,21 @@ def test_claim_items_concurrently(redis_url: str) -> None:
 
 
 def test_claim_stories_group_needs_every_key_free(store: Store) -> None:
-    """A group wins only if none of its keys is held; a losing group claims nothing."""
+    """A group wins only if none of its keys is held; a loser's other keys join the story (transitive)."""
     assert store.claim_stories([["link:a", "headline:a"]], ttl=60) == [True]
     assert store.claim_stories([["link:b", "headline:a"]], ttl=60) == [False]
-    assert store.client.exists("link:b") == 0
-    assert store.claim_stories([["link:b"]], ttl=60) == [True]
+    assert store.client.exists("link:b") == 1
+    assert store.claim_stories([["link:b", "headline:b"]], ttl=60) == [False]
+    assert store.claim_stories([["link:c"]], ttl=60) == [True]
     assert 50 <= store.client.ttl("link:a") <= 60
     assert store.claim_stories([], ttl=60) == []
 
 
 def test_claim_stories_within_one_batch(store: Store) -> None:
-    """Two groups of one batch sharing a key yield one winner, the first; unrelated groups still win."""
-    result = store.claim_stories([["a", "b"], ["b", "c"], ["d"], ["c", "e"]], ttl=60)
-    assert result == [True, False, True, True]
-    assert store.client.exists("a", "b", "c", "d", "e") == 5
+    """Groups of one batch sharing a key, directly or through a chain, yield one winner; others win."""
+    result = store.claim_stories([["a", "b"], ["b", "c"], ["d"], ["c", "e"], ["f"]], ttl=60)
+    assert result == [True, False, True, False, True]
+    assert store.client.exists("a", "b", "c", "d", "e", "f") == 6
 
 
 def test_release_allows_a_new_claim(store: Store) -> None:
