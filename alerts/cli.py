@@ -36,8 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alerts", description="Breaking-news alerts: poll, match, deliver.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="worker and beat together, for one machine")
-    run.add_argument("--concurrency", type=int, default=int(os.environ.get("ALERTS_CONCURRENCY", "8")))
+    run = commands.add_parser("run", help="workers and beat together, for one machine")
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(os.environ.get("ALERTS_CONCURRENCY", "8")),
+        help="parallel deliveries (threads of the deliver worker)",
+    )
     run.set_defaults(handler=_run)
     commands.add_parser("check", help="validate the configuration").set_defaults(handler=_check)
     commands.add_parser("once", help="poll every feed once, deliver, exit").set_defaults(handler=_once)
@@ -79,27 +84,9 @@ def _use_redis() -> None:
 def _run(args: argparse.Namespace) -> int:
     _load()
     _use_redis()
-    from workers.app import DELIVER_QUEUE, POLL_QUEUE, app
+    from workers.run import run
 
-    app.conf.broker_url = os.environ["REDIS_URL"]
-    app.worker_main(
-        [
-            "--quiet",
-            "worker",
-            "--beat",
-            "--queues",
-            f"{POLL_QUEUE},{DELIVER_QUEUE}",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(args.concurrency),
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            os.environ.get("ALERTS_LOG_LEVEL", "INFO"),
-        ]
-    )
-    return 0
+    return run(deliver_concurrency=args.concurrency)
 
 
 def _once(_: argparse.Namespace) -> int:

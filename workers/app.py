@@ -52,6 +52,7 @@ def _make_app() -> Celery:
     return app
 
 
+log.configure()  # before Celery's own start-up checks, so even their warnings are JSON lines
 app = _make_app()
 
 

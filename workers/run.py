@@ -1,0 +1,61 @@
+"""``alerts run``: one machine's whole service as two Celery workers under one supervisor.
+
+The poll worker (with the embedded beat) and the deliver worker have their own thread pools, so
+a slow or failing channel can never hold up polling, and a burst of polls never delays delivery.
+Both inherit this process's environment (REDIS_URL, ALERTS_CONFIG) and stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from workers.app import DELIVER_QUEUE, POLL_QUEUE
+
+_COMMON = ["--without-gossip", "--without-mingle", "--pool", "threads"]
+
+
+def commands(poll_concurrency: int, deliver_concurrency: int) -> list[list[str]]:
+    """The two worker command lines."""
+    celery = [sys.executable, "-m", "celery", "-A", "workers.app", "--quiet", "worker", *_COMMON]
+    level = ["--loglevel", os.environ.get("ALERTS_LOG_LEVEL", "INFO")]
+    return [
+        [*celery, "--beat", "-Q", POLL_QUEUE, "-n", "poll@%h", "-c", str(poll_concurrency), *level],
+        [*celery, "-Q", DELIVER_QUEUE, "-n", "deliver@%h", "-c", str(deliver_concurrency), *level],
+    ]
+
+
+def run(poll_concurrency: int = 4, deliver_concurrency: int = 8) -> int:
+    """Start both workers; stop both when either ends or on SIGINT/SIGTERM. Returns an exit code."""
+    children = [subprocess.Popen(command) for command in commands(poll_concurrency, deliver_concurrency)]
+    stopping = False
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        stop(signal.SIGTERM, None)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    codes = [child.returncode for child in children]
+    return (
+        0 if stopping and all(code in (0, -signal.SIGTERM) for code in codes) else max(abs(c) for c in codes)
+    )
