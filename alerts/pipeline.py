@@ -196,6 +196,8 @@ def _process(
     except Exception:
         store.release([key for _, story in winners for key in story])
         store.release([keys.item_seen(feed.name, item.id) for item in new_items])
+        if first_poll:
+            store.update_feed_state(feed.name, {"seeded": None})
         raise
     for alert, _ in winners:
         _logger.info(

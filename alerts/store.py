@@ -123,7 +123,7 @@ class Store:
                 self._redis.delete(*claimed_keys)
 
     def mark_seeded(self, feed: str) -> bool:
-        """True exactly once per feed: the first poll that got items (which are recorded, not alerted)."""
+        """True exactly once per feed: its first successful poll, whose items are recorded, not alerted."""
         with _translate():
             return bool(self._redis.hsetnx(keys.feed_state(feed), "seeded", int(time.time())))
 
@@ -185,7 +185,10 @@ class Store:
                 pipe.hdel(keys.INTERVALS, *gone)
             if intervals:
                 pipe.hset(keys.INTERVALS, mapping=dict(intervals))  # type: ignore[arg-type]
-                pipe.zadd(keys.SCHEDULE, dict.fromkeys(intervals, time.time()), nx=True)
+                now = time.time()
+                pipe.zadd(keys.SCHEDULE, dict.fromkeys(intervals, now), nx=True)
+                # a shortened interval takes effect now, not after the booking made with the old one
+                pipe.zadd(keys.SCHEDULE, {name: now + every for name, every in intervals.items()}, lt=True)
             pipe.set(keys.SCHEDULE_FINGERPRINT, fingerprint)
             pipe.execute()
             return True

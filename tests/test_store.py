@@ -183,3 +183,12 @@ def test_unreachable_redis_raises_store_unavailable_quickly() -> None:
         store.due_feeds(time.time())
     assert store.ping() is False
     assert time.monotonic() - started < 5
+
+
+def test_shortened_interval_takes_effect_at_once(store: Store) -> None:
+    """A feed whose interval is shortened is due after the new interval, not after the old booking."""
+    store.sync_schedule({"slow": 3600.0}, "v1")
+    assert store.due_feeds(time.time()) == ["slow"]
+    assert store.due_feeds(time.time() + 60) == []
+    store.sync_schedule({"slow": 5.0}, "v2")
+    assert store.due_feeds(time.time() + 6) == ["slow"]

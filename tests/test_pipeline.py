@@ -1,0 +1,641 @@
+"""In-process tests of alerts.pipeline: real Redis, a real feed server and real sinks, no Celery."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from structlog.testing import capture_logs
+
+from alerts import embedded, keys, pipeline
+from alerts.errors import DeliveryError, UnknownTarget
+from alerts.models import Alert, FeedItem
+from alerts.runtime import Runtime, Settings
+from alerts.store import Store
+from tests.harness.configs import write_config
+from tests.harness.servers import Entry, FeedServer, WebhookSink
+
+UNREACHABLE = "json://127.0.0.1:9/unused"  # a valid Apprise URL these tests never send to
+
+
+@pytest.fixture(scope="module")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private Redis for this module (overrides conftest's): 127.0.0.1:6379/9 may be shared with
+    other test sessions running at the same time, whose flushdb and feeds named "wire" would race ours."""
+    process = embedded.start(embedded.free_port(), tmp_path_factory.mktemp("redis"), persist=False)
+    try:
+        yield f"redis://127.0.0.1:{process.args[2]}/9"  # type: ignore[index]
+    finally:
+        embedded.stop(process)
+
+
+class Recorder:
+    """A dispatch that records every (alert, target) job it is handed."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Alert, str]] = []
+
+    def __call__(self, jobs: Sequence[tuple[Alert, str]]) -> None:
+        self.jobs.extend(jobs)
+
+    def titles(self) -> list[str]:
+        return [alert.title for alert, _ in self.jobs]
+
+
+class BrokerDown(Exception):
+    """What a dispatch raises when the broker cannot take the jobs."""
+
+
+def _broken_dispatch(jobs: Sequence[tuple[Alert, str]]) -> None:
+    raise BrokerDown("broker unreachable")
+
+
+def _runtime(config_dir: Path, redis_url: str) -> Runtime:
+    return Runtime(Settings(config_dir=config_dir, redis_url=redis_url, dedupe_window=3600))
+
+
+def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [event for event in logs if event["event"] == name]
+
+
+def _touch_later(path: Path) -> None:
+    """Give ``path`` an mtime clearly after its previous one, so LiveConfig sees the change."""
+    later = time.time() + 5
+    os.utime(path, (later, later))
+
+
+def _one_feed_config(
+    config_dir: Path,
+    feed_server: FeedServer,
+    notify: list[str],
+    keywords: list[str],
+    name: str = "wire",
+    **feed: Any,
+) -> None:
+    write_config(
+        config_dir,
+        feeds=[{"name": name, "url": feed_server.url(name), **feed}],
+        subscribers=[{"name": "desk", "notify": notify}],
+        subscriptions=[{"name": "watch", "subscribers": ["desk"], "keywords": keywords}],
+    )
+
+
+# --- first poll, backfill, alert contents -------------------------------------------------------
+
+
+def test_first_poll_records_backlog_and_dispatches_nothing(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """The first poll records every backlog item without dispatching; those items never alert later."""
+    feed_server.publish(
+        "wire",
+        Entry("Gaza talks stall in Cairo", "http://news.test/1"),
+        Entry("Gaza aid convoy reaches north", "http://news.test/2"),
+    )
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    with capture_logs() as logs:
+        report = pipeline.poll_feed(runtime, "wire", recorder)
+    assert recorder.jobs == []
+    assert (report.status, report.items, report.new, report.alerts) == ("ok", 2, 2, 0)
+    seeded = _events(logs, "feed.seeded")
+    assert len(seeded) == 1 and seeded[0]["recorded"] == 2 and seeded[0]["backfill"] == 0
+    assert "seeded" in runtime.store.feed_state("wire")
+
+    feed_server.publish("wire", Entry("Unrelated markets story today", "http://news.test/3"))
+    report = pipeline.poll_feed(runtime, "wire", recorder)
+    assert recorder.jobs == [] and report.new == 1, "old items must not come back as new"
+
+
+def test_backfill_dispatches_the_newest_by_published_time(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """With backfill: 2 the first poll dispatches exactly the 2 newest items by published time."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    # Document order (newest published first on the page) differs from published order on purpose.
+    feed_server.publish(
+        "wire",
+        Entry("Gaza story three hours old", "http://news.test/a", published=now - timedelta(hours=3)),
+        Entry("Gaza story one hour old", "http://news.test/b", published=now - timedelta(hours=1)),
+        Entry("Gaza story five hours old", "http://news.test/c", published=now - timedelta(hours=5)),
+        Entry("Gaza story two hours old", "http://news.test/d", published=now - timedelta(hours=2)),
+    )
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"], backfill=2)
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    with capture_logs() as logs:
+        report = pipeline.poll_feed(runtime, "wire", recorder)
+    assert recorder.titles() == ["Gaza story one hour old", "Gaza story two hours old"]
+    assert (report.new, report.alerts) == (4, 2)
+    assert [(e["recorded"], e["backfill"]) for e in _events(logs, "feed.seeded")] == [(4, 2)]
+
+    pipeline.poll_feed(runtime, "wire", recorder)
+    assert len(recorder.jobs) == 2, "the rest of the backlog must stay recorded, not alerted"
+
+
+def test_new_item_dispatches_one_job_per_subscriber_url_with_alert_fields(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """A new matching item yields one job per (subscriber, URL), each Alert carrying the item's fields."""
+    desk_urls = ["json://127.0.0.1:9/desk-a", "json://127.0.0.1:9/desk-b"]
+    night_url = "json://127.0.0.1:9/night"
+    write_config(
+        config_dir,
+        feeds=[{"name": "gulf", "url": feed_server.url("gulf"), "region": "MENA"}],
+        subscribers=[{"name": "desk", "notify": desk_urls}, {"name": "night", "notify": [night_url]}],
+        subscriptions=[
+            {"name": "gaza", "subscribers": ["desk", "night"], "keywords": ["gaza"]},
+            {"name": "strikes", "subscribers": ["desk"], "keywords": ["airstrike"]},
+            {"name": "quakes", "subscribers": ["night"], "keywords": ["earthquake"]},
+        ],
+    )
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    pipeline.poll_feed(runtime, "gulf", recorder)  # seeds an empty feed
+    published = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    feed_server.publish(
+        "gulf",
+        Entry(
+            "Airstrike hits hospital in Gaza",
+            "http://news.test/strike?utm_source=rss",
+            summary="Dozens hurt in <b>Gaza</b> city.",
+            guid="gulf-42",
+            published=published,
+        ),
+    )
+    with capture_logs() as logs:
+        report = pipeline.poll_feed(runtime, "gulf", recorder)
+    assert (report.status, report.items, report.new, report.alerts) == ("ok", 1, 1, 2)
+    targets = sorted((alert.subscriber, target) for alert, target in recorder.jobs)
+    assert targets == sorted(
+        [
+            ("desk", keys.digest(desk_urls[0])),
+            ("desk", keys.digest(desk_urls[1])),
+            ("night", keys.digest(night_url)),
+        ]
+    )
+    alerts = {alert.subscriber: alert for alert, _ in recorder.jobs}
+    for alert in alerts.values():
+        assert alert.title == "Airstrike hits hospital in Gaza"
+        assert alert.summary == "Dozens hurt in Gaza city."
+        assert alert.link == "http://news.test/strike?utm_source=rss"
+        assert alert.feed == "gulf" and alert.item == "gulf-42"
+        assert alert.published == "2024-05-01T12:30:00+00:00"
+        assert alert.regions == ("MENA",)
+        assert alert.story == keys.digest("link:news.test/strike")
+        assert alert.fetched_at > 0
+    assert alerts["desk"].subscriptions == ("gaza", "strikes")
+    assert alerts["desk"].terms == ("airstrike", "gaza")
+    assert alerts["night"].subscriptions == ("gaza",)
+    assert alerts["night"].terms == ("gaza",)
+    assert alerts["desk"] == Alert.from_json(alerts["desk"].to_json()), "alerts must survive the broker"
+    matched = _events(logs, "alert.matched")
+    assert sorted(event["subscriber"] for event in matched) == ["desk", "night"]
+    assert [event["matches"] for event in _events(logs, "item.new")] == [2]
+
+
+# --- conditional GET and failures ---------------------------------------------------------------
+
+
+def test_unchanged_feed_is_answered_304(feed_server: FeedServer, config_dir: Path, redis_url: str) -> None:
+    """A second poll of an unchanged feed sends the stored ETag and is answered 304 Not Modified."""
+    feed_server.publish("wire", Entry("Gaza talks stall in Cairo", "http://news.test/1"))
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    assert pipeline.poll_feed(runtime, "wire", recorder).status == "ok"
+    assert runtime.store.feed_state("wire").get("etag")
+    with capture_logs() as logs:
+        report = pipeline.poll_feed(runtime, "wire", recorder)
+    assert report.status == "not_modified"
+    assert feed_server.feed("wire").not_modified == 1
+    assert [event["status"] for event in _events(logs, "feed.polled")] == [304]
+    state = runtime.store.feed_state("wire")
+    assert "last_304" in state and state["failures"] == "0"
+
+    feed_server.publish("wire", Entry("Gaza aid convoy reaches north", "http://news.test/2"))
+    report = pipeline.poll_feed(runtime, "wire", recorder)
+    assert (report.status, report.new) == ("ok", 1)
+    assert recorder.titles() == ["Gaza aid convoy reaches north"]
+    assert feed_server.feed("wire").not_modified == 1
+
+
+@pytest.mark.parametrize(
+    ("breakage", "error"),
+    [("status", "HTTP 500"), ("garbage", "not a feed")],
+    ids=["http-500", "garbage-body"],
+)
+def test_failing_feed_is_logged_recorded_and_recovers(
+    feed_server: FeedServer, config_dir: Path, redis_url: str, breakage: str, error: str
+) -> None:
+    """A 500 or non-feed body logs one feed.failed per poll and counts failures; a good poll resets them."""
+    served = feed_server.feed("wire")
+    if breakage == "status":
+        served.status = 500
+    else:
+        served.raw = b"<html><body>Not a feed at all</body></html>"
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    for attempt in (1, 2):
+        with capture_logs() as logs:
+            report = pipeline.poll_feed(runtime, "wire", recorder)
+        assert report.status == "failed" and report.error and error in report.error
+        failed = _events(logs, "feed.failed")
+        assert len(failed) == 1 and failed[0]["feed"] == "wire" and failed[0]["failures"] == attempt
+        state = runtime.store.feed_state("wire")
+        assert state["failures"] == str(attempt)
+        assert error in state["last_error"]
+        assert "seeded" not in state, "a failed poll must not consume the first-poll seeding"
+
+    served.status, served.raw = 200, None
+    feed_server.publish("wire", Entry("Gaza talks stall in Cairo", "http://news.test/1"))
+    with capture_logs() as logs:
+        report = pipeline.poll_feed(runtime, "wire", recorder)
+    assert report.status == "ok" and not _events(logs, "feed.failed")
+    state = runtime.store.feed_state("wire")
+    assert state["failures"] == "0" and "last_error" not in state
+    assert recorder.jobs == [], "the first good poll is the seeding poll"
+
+
+def test_busy_feed_is_skipped(feed_server: FeedServer, config_dir: Path, redis_url: str) -> None:
+    """While another worker holds a feed's poll lock, poll_feed returns "busy" without fetching."""
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    runtime = _runtime(config_dir, redis_url)
+    assert runtime.store.try_lock(keys.poll_lock("wire"), 10_000)
+    assert pipeline.poll_feed(runtime, "wire", Recorder()).status == "busy"
+    assert feed_server.feed("wire").requests == 0
+    runtime.store.unlock(keys.poll_lock("wire"))
+    assert pipeline.poll_feed(runtime, "wire", Recorder()).status == "ok"
+
+
+def test_unknown_feed_raises(config_dir: Path, redis_url: str, feed_server: FeedServer) -> None:
+    """Polling a feed that is not in the configuration raises UnknownTarget."""
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    with pytest.raises(UnknownTarget):
+        pipeline.poll_feed(_runtime(config_dir, redis_url), "nope", Recorder())
+
+
+# --- regions ------------------------------------------------------------------------------------
+
+
+def test_regions_from_feed_and_categories_satisfy_region_subscriptions(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """A feed's region or a category naming a region satisfies `regions:`; an item without one does not."""
+    write_config(
+        config_dir,
+        feeds=[
+            {"name": "gulf", "url": feed_server.url("gulf"), "region": "MENA"},
+            {"name": "world", "url": feed_server.url("world")},
+        ],
+        subscribers=[{"name": "desk", "notify": [UNREACHABLE]}],
+        subscriptions=[
+            {"name": "mena-strikes", "subscribers": ["desk"], "keywords": ["strike"], "regions": ["MENA"]},
+            {"name": "latam", "subscribers": ["desk"], "regions": ["Latin America"]},
+        ],
+    )
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    for name in ("gulf", "world"):
+        pipeline.poll_feed(runtime, name, recorder)
+    feed_server.publish("gulf", Entry("Strike hits port city", "http://news.test/port"))
+    feed_server.publish(
+        "world",
+        Entry("Strike closes copper mines", "http://news.test/mines", categories=("Latin America",)),
+        Entry("Strike halts northern refinery", "http://news.test/refinery", categories=("mena",)),
+        Entry("Strike closes factories nationwide", "http://news.test/factories", categories=("Business",)),
+    )
+    with capture_logs() as logs:
+        for name in ("gulf", "world"):
+            pipeline.poll_feed(runtime, name, recorder)
+    got = {alert.title: (alert.regions, alert.subscriptions, alert.terms) for alert, _ in recorder.jobs}
+    assert got == {
+        "Strike hits port city": (("MENA",), ("mena-strikes",), ("region:MENA", "strike")),
+        "Strike closes copper mines": (("Latin America",), ("latam",), ("region:Latin America",)),
+        "Strike halts northern refinery": (("MENA",), ("mena-strikes",), ("region:MENA", "strike")),
+    }
+    unmatched = [e for e in _events(logs, "item.new") if e["title"] == "Strike closes factories nationwide"]
+    assert len(unmatched) == 1 and unmatched[0]["regions"] == [] and unmatched[0]["matches"] == 0
+
+
+# --- nothing lost, nothing twice ----------------------------------------------------------------
+
+
+def test_failed_dispatch_releases_claims_so_the_next_poll_dispatches_again(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """If dispatch raises (broker down) the poll raises, and the next poll dispatches the same alert."""
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    pipeline.poll_feed(runtime, "wire", recorder)
+    feed_server.publish("wire", Entry("Gaza ceasefire talks resume", "http://news.test/talks"))
+    with capture_logs() as logs, pytest.raises(BrokerDown):
+        pipeline.poll_feed(runtime, "wire", _broken_dispatch)
+    assert not _events(logs, "alert.matched"), "nothing was handed on, so nothing may be logged as matched"
+    assert runtime.store.try_lock(keys.poll_lock("wire"), 1000), "the poll lock must be released"
+    runtime.store.unlock(keys.poll_lock("wire"))
+
+    report = pipeline.poll_feed(runtime, "wire", recorder)
+    assert recorder.titles() == ["Gaza ceasefire talks resume"]
+    assert (report.new, report.alerts) == (1, 1)
+    pipeline.poll_feed(runtime, "wire", recorder)
+    assert len(recorder.jobs) == 1
+
+
+def test_failed_dispatch_on_first_poll_keeps_the_backfill_limit(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """A first poll whose dispatch fails is retried as a first poll: only `backfill` items are dispatched."""
+    now = datetime.now(UTC)
+    feed_server.publish(
+        "wire",
+        Entry("Gaza backlog story number one", "http://news.test/1", published=now - timedelta(hours=3)),
+        Entry("Gaza backlog story number two", "http://news.test/2", published=now - timedelta(hours=2)),
+        Entry("Gaza backlog story number three", "http://news.test/3", published=now - timedelta(hours=1)),
+    )
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"], backfill=1)
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    with pytest.raises(BrokerDown):
+        pipeline.poll_feed(runtime, "wire", _broken_dispatch)
+    pipeline.poll_feed(runtime, "wire", recorder)
+    assert recorder.titles() == ["Gaza backlog story number three"]
+
+
+@pytest.mark.parametrize(
+    ("wire_entry", "agency_entry"),
+    [
+        (
+            Entry("Airstrike in south Lebanon", "https://news.test/lb?utm_source=rss&utm_medium=feed"),
+            Entry("Lebanon border village hit overnight", "http://www.news.test/lb#top"),
+        ),
+        (
+            Entry("Airstrike in south Lebanon", "https://wire.test/story/1"),
+            Entry("AIRSTRIKE IN SOUTH LEBANON!", "https://agency.test/x/99"),
+        ),
+    ],
+    ids=["same-link", "same-headline"],
+)
+def test_same_story_in_two_feeds_alerts_each_subscriber_once(
+    feed_server: FeedServer, config_dir: Path, redis_url: str, wire_entry: Entry, agency_entry: Entry
+) -> None:
+    """One story in two feeds (same link modulo tracking, or same headline) gives one alert per subscriber."""
+    write_config(
+        config_dir,
+        feeds=[
+            {"name": "wire", "url": feed_server.url("wire")},
+            {"name": "agency", "url": feed_server.url("agency")},
+        ],
+        subscribers=[
+            {"name": "desk", "notify": ["json://127.0.0.1:9/desk"]},
+            {"name": "night", "notify": ["json://127.0.0.1:9/night"]},
+        ],
+        subscriptions=[
+            {"name": "lebanon", "subscribers": ["desk", "night"], "keywords": ["lebanon"]},
+            {"name": "strikes", "subscribers": ["desk"], "keywords": ["airstrike"]},
+        ],
+    )
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    for name in ("wire", "agency"):
+        pipeline.poll_feed(runtime, name, recorder)
+    feed_server.publish("wire", wire_entry)
+    feed_server.publish("agency", agency_entry)
+    with capture_logs() as logs:
+        for name in ("wire", "agency"):
+            pipeline.poll_feed(runtime, name, recorder)
+    assert sorted((alert.subscriber, alert.feed) for alert, _ in recorder.jobs) == [
+        ("desk", "wire"),
+        ("night", "wire"),
+    ]
+    duplicates = _events(logs, "alert.duplicate")
+    assert sorted((event["subscriber"], event["feed"]) for event in duplicates) == [
+        ("desk", "agency"),
+        ("night", "agency"),
+    ]
+
+
+def test_same_story_twice_in_one_poll_alerts_once(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """Two items of one poll that share a canonical link give a single alert per subscriber."""
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    pipeline.poll_feed(runtime, "wire", recorder)
+    feed_server.publish(
+        "wire",
+        Entry("Gaza ceasefire talks resume", "https://news.test/talks?utm_campaign=x", guid="a"),
+        Entry("Gaza talks: updated version", "https://news.test/talks/", guid="b"),
+    )
+    report = pipeline.poll_feed(runtime, "wire", recorder)
+    assert (report.new, report.alerts, len(recorder.jobs)) == (2, 1, 1)
+
+
+# --- deliver ------------------------------------------------------------------------------------
+
+
+def _alert(subscriber: str = "desk", title: str = "Gaza ceasefire talks resume") -> Alert:
+    return Alert(
+        subscriber=subscriber,
+        story=keys.digest("link:news.test/talks"),
+        item="http://news.test/talks",
+        feed="wire",
+        title=title,
+        summary="Negotiators meet again in Cairo.",
+        link="http://news.test/talks",
+        published="2024-05-01T12:30:00+00:00",
+        subscriptions=("watch",),
+        terms=("gaza",),
+        fetched_at=time.time(),
+    )
+
+
+def test_deliver_sends_once_through_apprise(
+    feed_server: FeedServer, webhook: WebhookSink, config_dir: Path, redis_url: str
+) -> None:
+    """deliver() posts the alert to the webhook once; the same (alert, target) again sends nothing."""
+    _one_feed_config(config_dir, feed_server, [webhook.apprise_url], ["gaza"])
+    runtime, alert, target = _runtime(config_dir, redis_url), _alert(), keys.digest(webhook.apprise_url)
+    with capture_logs() as logs:
+        delivery = pipeline.deliver(runtime, alert, target)
+    assert delivery.ok and delivery.subscriber == "desk"
+    assert webhook.titles() == ["Gaza ceasefire talks resume"]
+    message = webhook.received[0]["message"]
+    assert message.splitlines() == [
+        "Negotiators meet again in Cairo.",
+        "",
+        "wire · 2024-05-01 12:30 UTC",
+        "http://news.test/talks",
+    ]
+    assert len(_events(logs, "alert.sent")) == 1
+    assert runtime.store.get(keys.delivery("desk", alert.story, target)) == "sent"
+
+    with capture_logs() as logs:
+        again = pipeline.deliver(runtime, alert, target, attempt=1)
+    assert again.ok and again.error == "already sent"
+    assert len(_events(logs, "alert.duplicate")) == 1 and not _events(logs, "alert.sent")
+    assert len(webhook.received) == 1
+
+
+def test_deliver_while_another_worker_is_sending_raises_in_progress(
+    feed_server: FeedServer, webhook: WebhookSink, config_dir: Path, redis_url: str
+) -> None:
+    """While another worker holds the "sending" claim, deliver() raises DeliveryInProgress, sends nothing."""
+    _one_feed_config(config_dir, feed_server, [webhook.apprise_url], ["gaza"])
+    runtime, alert, target = _runtime(config_dir, redis_url), _alert(), keys.digest(webhook.apprise_url)
+    key = keys.delivery("desk", alert.story, target)
+    assert runtime.store.claim(key, keys.DELIVERY_CLAIM_TTL, "sending")
+    with pytest.raises(pipeline.DeliveryInProgress):
+        pipeline.deliver(runtime, alert, target)
+    assert webhook.received == [] and runtime.store.get(key) == "sending"
+
+
+def test_deliver_to_failing_sink_raises_and_can_be_retried(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """A refusing sink raises DeliveryError, logs alert.failed and frees the claim, so a retry sends once."""
+    sink = WebhookSink(status=500).start()
+    try:
+        _one_feed_config(config_dir, feed_server, [sink.apprise_url], ["gaza"])
+        runtime, alert, target = _runtime(config_dir, redis_url), _alert(), keys.digest(sink.apprise_url)
+        with capture_logs() as logs, pytest.raises(DeliveryError):
+            pipeline.deliver(runtime, alert, target, attempt=0)
+        failed = _events(logs, "alert.failed")
+        assert len(failed) == 1 and failed[0]["subscriber"] == "desk" and failed[0]["attempt"] == 0
+        assert not _events(logs, "alert.sent")
+        assert runtime.store.get(keys.delivery("desk", alert.story, target)) is None
+        assert sink.received == []
+
+        sink.status = 200
+        assert pipeline.deliver(runtime, alert, target, attempt=1).ok
+        assert sink.titles() == ["Gaza ceasefire talks resume"]
+        pipeline.deliver(runtime, alert, target, attempt=2)
+        assert len(sink.received) == 1
+    finally:
+        sink.stop()
+
+
+def test_deliver_inline_swallows_failures_and_sends_the_rest(
+    feed_server: FeedServer, webhook: WebhookSink, config_dir: Path, redis_url: str
+) -> None:
+    """deliver_inline sends each job in turn; a failing URL does not stop the next one."""
+    refusing = WebhookSink(status=503).start()
+    try:
+        write_config(
+            config_dir,
+            feeds=[{"name": "wire", "url": feed_server.url("wire")}],
+            subscribers=[{"name": "desk", "notify": [refusing.apprise_url, webhook.apprise_url]}],
+            subscriptions=[{"name": "watch", "subscribers": ["desk"], "keywords": ["gaza"]}],
+        )
+        runtime = _runtime(config_dir, redis_url)
+        pipeline.poll_feed(runtime, "wire", pipeline.deliver_inline(runtime))
+        feed_server.publish("wire", Entry("Gaza ceasefire talks resume", "http://news.test/talks"))
+        with capture_logs() as logs:
+            report = pipeline.poll_feed(runtime, "wire", pipeline.deliver_inline(runtime))
+        assert report.alerts == 1
+        assert webhook.titles() == ["Gaza ceasefire talks resume"]
+        assert len(_events(logs, "alert.failed")) == 1 and len(_events(logs, "alert.sent")) == 1
+    finally:
+        refusing.stop()
+
+
+def test_deliver_to_unknown_subscriber_or_target_raises(
+    feed_server: FeedServer, webhook: WebhookSink, config_dir: Path, redis_url: str
+) -> None:
+    """deliver() raises UnknownTarget for a subscriber or URL that is not (or no longer) in the config."""
+    _one_feed_config(config_dir, feed_server, [webhook.apprise_url], ["gaza"])
+    runtime, target = _runtime(config_dir, redis_url), keys.digest(webhook.apprise_url)
+    with pytest.raises(UnknownTarget, match="ghost"):
+        pipeline.deliver(runtime, _alert(subscriber="ghost"), target)
+    with pytest.raises(UnknownTarget, match="no longer has target"):
+        pipeline.deliver(runtime, _alert(), keys.digest("json://127.0.0.1:9/other"))
+
+    _one_feed_config(config_dir, feed_server, ["json://127.0.0.1:9/replacement"], ["gaza"])
+    _touch_later(config_dir / "subscriptions.yaml")
+    with pytest.raises(UnknownTarget, match="no longer has target"):
+        pipeline.deliver(runtime, _alert(), target)
+    assert webhook.received == []
+
+
+# --- schedule and live config -------------------------------------------------------------------
+
+
+def test_schedule_due_at_once_then_per_interval_and_follows_config(
+    feed_server: FeedServer, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """Feeds are due at once, not again before their interval; a feed removed from the config leaves."""
+    feeds = [
+        {"name": "wire", "url": feed_server.url("wire"), "every": "1m"},
+        {"name": "agency", "url": feed_server.url("agency"), "every": "10m"},
+    ]
+    write_config(
+        config_dir,
+        feeds=feeds,
+        subscribers=[{"name": "desk", "notify": [UNREACHABLE]}],
+        subscriptions=[{"name": "watch", "subscribers": ["desk"], "keywords": ["gaza"]}],
+    )
+    runtime = _runtime(config_dir, redis_url)
+    start = time.time()
+    assert sorted(pipeline.schedule(runtime, now=start + 1)) == ["agency", "wire"]
+    assert pipeline.schedule(runtime, now=start + 1) == []
+    assert pipeline.schedule(runtime, now=start + 30) == []
+    assert pipeline.schedule(runtime, now=start + 90) == ["wire"]
+    assert pipeline.schedule(runtime, now=start + 120) == []
+
+    (config_dir / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds[:1]}, sort_keys=False))
+    _touch_later(config_dir / "feeds.yaml")
+    assert pipeline.schedule(runtime, now=start + 3600) == ["wire"]
+    assert store.client.zrange(keys.SCHEDULE, 0, -1) == ["wire"]
+
+
+def test_live_config_rejects_a_bad_edit_and_picks_up_a_good_one(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """A bad subscriptions.yaml logs config.rejected once with file:line and keeps the last good config."""
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    runtime = _runtime(config_dir, redis_url)
+    good = runtime.live.current()
+    subscriptions = config_dir / "subscriptions.yaml"
+    subscriptions.write_text(
+        "subscribers:\n"
+        "  - name: desk\n"
+        f"    notify: ['{UNREACHABLE}']\n"
+        "subscriptions:\n"
+        "  - name: watch\n"
+        "    subscribers: [desk]\n"
+        "    keywords: [gaza]\n"
+        "  - name: broken\n"
+        "    subscribers: [nobody]\n"
+        "    keywords: ['!!!']\n"
+    )
+    _touch_later(subscriptions)
+    with capture_logs() as logs:
+        current = runtime.live.current()
+        runtime.live.current()
+    assert current is good
+    rejected = _events(logs, "config.rejected")
+    assert len(rejected) == 1 and rejected[0]["log_level"] == "error"
+    assert rejected[0]["problems"] == [
+        f"{subscriptions}:9: unknown subscriber 'nobody'",
+        f"{subscriptions}:10: term '!!!' has no letters or digits",
+    ]
+
+    subscriptions.write_text(
+        "subscribers:\n"
+        "  - name: desk\n"
+        f"    notify: ['{UNREACHABLE}']\n"
+        "subscriptions:\n"
+        "  - name: watch\n"
+        "    subscribers: [desk]\n"
+        "    keywords: [gaza]\n"
+        "  - name: lebanon\n"
+        "    subscribers: [desk]\n"
+        "    keywords: [lebanon]\n"
+    )
+    _touch_later(subscriptions)
+    with capture_logs() as logs:
+        current = runtime.live.current()
+    assert [sub.name for sub in current.config.subscriptions] == ["watch", "lebanon"]
+    assert len(_events(logs, "config.reloaded")) == 1 and not _events(logs, "config.rejected")
+    matches = current.matcher.match(FeedItem(id="x", title="Shelling in south Lebanon"), "wire")
+    assert [match.subscription for match in matches] == ["lebanon"]
