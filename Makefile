@@ -23,7 +23,7 @@ run: $(VENV)/.installed-run  ## poll, match and deliver with config/ (starts a p
 once: $(VENV)/.installed-run  ## poll every feed once and deliver
 	ALERTS_CONFIG=$${ALERTS_CONFIG:-config} $(BIN)/alerts once
 
-test: $(VENV)/.installed-test  ## the test suite (uses 127.0.0.1:6379 db 9, or starts a private Redis)
+test: $(VENV)/.installed-test  ## the test suite (starts a private Redis; TEST_REDIS_URL to use another)
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test  ## ruff and strict mypy

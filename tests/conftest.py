@@ -16,14 +16,15 @@ pytest_plugins = ["tests.harness.fixtures"]
 
 @pytest.fixture(scope="session")
 def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis URL on a test database: TEST_REDIS_URL, else 127.0.0.1:6379/9, else a private server."""
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
-    if embedded.answers(url):
+    """TEST_REDIS_URL if set, else a private redis-server for this session (hermetic: no shared data)."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        if not embedded.answers(url):
+            pytest.exit(f"TEST_REDIS_URL={url} does not answer", returncode=2)
         yield url
         return
     process = embedded.start(embedded.free_port(), tmp_path_factory.mktemp("redis"), persist=False)
-    port = process.args[2]  # type: ignore[index]
-    yield f"redis://127.0.0.1:{port}/9"
+    yield f"redis://127.0.0.1:{process.args[2]}/9"  # type: ignore[index]
     embedded.stop(process)
 
 

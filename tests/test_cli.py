@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,6 @@ from tests.harness.servers import Entry, FeedServer, TelegramDouble, WebhookSink
 ALERTS = Path(sys.executable).with_name("alerts")
 UNREACHABLE = "json://127.0.0.1:9/hook"  # a valid Apprise URL that explain/check never send to
 _OWN_ENV = ("ALERTS_", "REDIS_URL", "BOT_TOKEN")
-
-
-@pytest.fixture(scope="module")
-def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private Redis for this module (overrides conftest's): 127.0.0.1:6379/9 may be shared with
-    other test sessions running at the same time, whose flushdb and feeds named "wire" would race ours."""
-    process = embedded.start(embedded.free_port(), tmp_path_factory.mktemp("redis"), persist=False)
-    try:
-        yield f"redis://127.0.0.1:{process.args[2]}/9"  # type: ignore[index]
-    finally:
-        embedded.stop(process)
 
 
 def alerts(config_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from alerts import embedded, keys, pipeline
+from alerts import keys, pipeline
 from alerts.errors import DeliveryError, UnknownTarget
 from alerts.models import Alert, FeedItem
 from alerts.runtime import Runtime, Settings
@@ -22,17 +22,6 @@ from tests.harness.configs import write_config
 from tests.harness.servers import Entry, FeedServer, WebhookSink
 
 UNREACHABLE = "json://127.0.0.1:9/unused"  # a valid Apprise URL these tests never send to
-
-
-@pytest.fixture(scope="module")
-def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private Redis for this module (overrides conftest's): 127.0.0.1:6379/9 may be shared with
-    other test sessions running at the same time, whose flushdb and feeds named "wire" would race ours."""
-    process = embedded.start(embedded.free_port(), tmp_path_factory.mktemp("redis"), persist=False)
-    try:
-        yield f"redis://127.0.0.1:{process.args[2]}/9"  # type: ignore[index]
-    finally:
-        embedded.stop(process)
 
 
 class Recorder:
