@@ -12,10 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from alerts import embedded, log, notify, pipeline
 from alerts.config import Config, load_config
 from alerts.errors import AlertsError, ConfigError
-from alerts.match import Matcher
-from alerts.models import FeedItem
-from alerts.regions import item_regions, region_named
-from alerts.runtime import Runtime, Settings
+from alerts.explain import Explainer
+from alerts.regions import region_named
+from alerts.runtime import Runtime, Settings, build_snapshot
 
 _logger = log.get("alerts.cli")
 
@@ -47,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("check", help="validate the configuration").set_defaults(handler=_check)
     commands.add_parser("once", help="poll every feed once, deliver, exit").set_defaults(handler=_once)
     explain = commands.add_parser("explain", help="which subscriptions match a headline, and why")
-    explain.add_argument("headline")
+    explain.add_argument("headline", nargs="?", help="the headline to test (or --file)")
+    explain.add_argument("--file", help="one headline per line (- for stdin): one result per line")
     explain.add_argument("--feed", help="as if the item came from this feed")
     explain.add_argument("--region", action="append", default=[], help="an item region (repeatable)")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
@@ -116,36 +116,30 @@ def _explain(args: argparse.Namespace) -> int:
     if args.feed and feed is None:
         print(f"unknown feed {args.feed!r}", file=sys.stderr)
         return 2
-    unknown = [name for name in args.region if region_named(name) is None]
-    if unknown:
-        print(f"unknown region {unknown[0]!r}", file=sys.stderr)
+    regions = [region_named(name) for name in args.region]
+    if None in regions:
+        print(f"unknown region {args.region[regions.index(None)]!r}", file=sys.stderr)
         return 2
-    item = FeedItem(id="explain", title=args.headline)
-    regions = item_regions(feed.region if feed else None, args.region)
-    matches = Matcher(config.subscriptions).match(item, feed.name if feed else "", regions)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "regions": list(regions),
-                    "matches": [
-                        {
-                            "subscription": m.subscription,
-                            "subscribers": list(m.subscribers),
-                            "terms": list(m.terms),
-                        }
-                        for m in matches
-                    ],
-                },
-                ensure_ascii=False,
-            )
-        )
+    if (args.headline is None) == (args.file is None):
+        print("give a HEADLINE or --file FILE (one headline per line; - for stdin)", file=sys.stderr)
+        return 2
+    snapshot = build_snapshot(config)
+    explainer = Explainer(snapshot, feed, [region for region in regions if region])
+    if args.headline is not None:
+        result = explainer.explain(args.headline)
+        print(json.dumps(result, ensure_ascii=False) if args.json else explainer.text(result))
         return 0
-    print(f"regions: {', '.join(regions) or '-'}")
-    if not matches:
-        print("no subscription matches")
-    for match in matches:
-        print(f"{match.subscription}: matched by {', '.join(match.terms)} -> {', '.join(match.subscribers)}")
+    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    with stream:
+        out = sys.stdout
+        for line in stream:
+            headline = line.rstrip("\n")
+            if not headline.strip():
+                continue
+            result = explainer.explain(headline)
+            out.write(
+                (json.dumps(result, ensure_ascii=False) if args.json else explainer.text(result)) + "\n"
+            )
     return 0
 
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import re2
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from alerts import notify
+from alerts import notify, query
 from alerts.errors import ConfigError, Problem
+from alerts.geo import RegionTaxonomy
 from alerts.models import REGIONS, Feed, Subscriber, Subscription
 from alerts.regions import region_named
 from alerts.text import normalise
@@ -22,6 +24,7 @@ from alerts.yamlsource import Document, load
 
 FEEDS_FILE = "feeds.yaml"
 SUBSCRIPTIONS_FILE = "subscriptions.yaml"
+REGIONS_FILE = "regions.yaml"  # optional: overrides the packaged region taxonomy
 DEFAULT_DIR = "./config"
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 7 * 86400.0
@@ -76,6 +79,7 @@ class FeedSpec(_Strict):
     every: Duration = 60.0
     region: Region | None = None
     backfill: int = Field(default=0, ge=0)
+    lang: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
 
     @field_validator("url")
     @classmethod
@@ -119,6 +123,9 @@ class SubscriptionSpec(_Strict):
     exclude: Terms = Field(default_factory=list)
     regions: list[Region] = Field(default_factory=list)
     feeds: list[str] = Field(default_factory=list)
+    query: Annotated[str, Field(min_length=1)] | None = None
+    regex: Annotated[str, Field(min_length=1)] | None = None
+    stem: bool = False
 
 
 class SubscriptionsFile(_Strict):
@@ -138,6 +145,7 @@ class Config:
     subscriptions: tuple[Subscription, ...]
     secrets: frozenset[str]
     fingerprint: str
+    taxonomy: RegionTaxonomy
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -157,11 +165,18 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] | None = N
     if feeds_file is None or subs_file is None:
         raise ConfigError(problems)
     problems += _cross_check(feeds_doc, feeds_file, subs_doc, subs_file)
+    regions_path = directory / REGIONS_FILE
+    try:
+        taxonomy = RegionTaxonomy.load(regions_path if regions_path.exists() else None)
+    except ConfigError as exc:
+        problems += exc.problems
     if problems:
         raise ConfigError(problems)
     digest = hashlib.sha256()
     digest.update(feeds_file.model_dump_json().encode())
     digest.update(subs_file.model_dump_json().encode())
+    if regions_path.exists():
+        digest.update(regions_path.read_bytes())
     return Config(
         directory=directory,
         feeds={spec.name: Feed(**spec.model_dump()) for spec in feeds_file.feeds},
@@ -171,6 +186,7 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] | None = N
         subscriptions=tuple(_subscription(spec) for spec in subs_file.subscriptions),
         secrets=frozenset(feeds_doc.secrets | subs_doc.secrets),
         fingerprint=digest.hexdigest()[:16],
+        taxonomy=taxonomy,
     )
 
 
@@ -183,6 +199,9 @@ def _subscription(spec: SubscriptionSpec) -> Subscription:
         exclude=tuple(spec.exclude),
         regions=tuple(spec.regions),
         feeds=tuple(spec.feeds),
+        query=spec.query,
+        regex=spec.regex,
+        stem=spec.stem,
     )
 
 
@@ -226,10 +245,13 @@ def _cross_check(
                 problems.append(subs_doc.problem(path, f"subscriber {subscriber.name!r}: {problem}"))
     for index, sub in enumerate(subs_file.subscriptions):
         here = ("subscriptions", index)
-        if not (sub.keywords or sub.all or sub.regions):
+        if not (sub.keywords or sub.all or sub.regions or sub.query or sub.regex):
             problems.append(
-                subs_doc.problem(here, f"subscription {sub.name!r} needs keywords, all or regions")
+                subs_doc.problem(
+                    here, f"subscription {sub.name!r} needs keywords, all, query, regex or regions"
+                )
             )
+        problems += _query_problems(subs_doc, here, sub, feed_names)
         for position, name in enumerate(sub.subscribers):
             if name not in subscriber_names:
                 path = (*here, "subscribers", position)
@@ -243,6 +265,48 @@ def _cross_check(
                     path = (*here, field_name, position)
                     problems.append(subs_doc.problem(path, f"term {term!r} has no letters or digits"))
     return problems
+
+
+def _query_problems(
+    doc: Document, here: tuple[str | int, ...], sub: SubscriptionSpec, feed_names: set[str]
+) -> list[Problem]:
+    """Syntax errors (file:line:column) and unknown names in ``query:``, and an invalid ``regex:``."""
+    problems = []
+    if sub.query:
+        try:
+            tree = query.parse_query(sub.query)
+        except query.QuerySyntaxError as exc:
+            problems.append(doc.problem_at((*here, "query"), exc.column - 1, f"query: {exc.message}"))
+        else:
+            for meta in _metas(tree):
+                if meta.field == "feed" and meta.value not in feed_names:
+                    problems.append(doc.problem((*here, "query"), f"query: unknown feed {meta.value!r}"))
+                if meta.field == "region" and region_named(meta.value) is None:
+                    problems.append(doc.problem((*here, "query"), f"query: unknown region {meta.value!r}"))
+    if sub.regex:
+        problem = regex_problem(sub.regex)
+        if problem:
+            problems.append(doc.problem((*here, "regex"), f"regex: {problem}"))
+    return problems
+
+
+def _metas(node: query.Node) -> list[query.Meta]:
+    if isinstance(node, query.Meta):
+        return [node]
+    if isinstance(node, query.And | query.Or):
+        return [meta for child in node.children for meta in _metas(child)]
+    if isinstance(node, query.Not):
+        return _metas(node.child)
+    return []
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why RE2 (a linear-time engine: no catastrophic backtracking) rejects ``pattern``, or None."""
+    try:
+        re2.compile(pattern)
+    except re2.error as exc:
+        return str(exc) or "invalid pattern"
+    return None
 
 
 def _duplicates(doc: Document, section: str, names: list[str]) -> list[Problem]:

@@ -28,9 +28,11 @@ class Problem:
     file: str
     line: int
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        where = f"{self.line}:{self.column}" if self.column else str(self.line)
+        return f"{self.file}:{where}: {self.message}"
 
 
 class ConfigError(AlertsError):

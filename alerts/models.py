@@ -27,6 +27,7 @@ class Feed:
     every: float = 60.0
     region: str | None = None
     backfill: int = 0
+    lang: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,9 @@ class Subscription:
     exclude: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()
+    query: str | None = None
+    regex: str | None = None
+    stem: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ from alerts.errors import (
 from alerts.fetch import Validators, fetch_one
 from alerts.models import Alert, Delivery, Feed, FeedItem, Match
 from alerts.parse import parse_feed
-from alerts.regions import item_regions
 from alerts.runtime import Runtime, Snapshot
 from alerts.story import story_keys
 
@@ -157,8 +156,8 @@ def _process(
         _logger.info("feed.seeded", feed=feed.name, recorded=len(new_items), backfill=len(alertable))
     candidates: list[tuple[Alert, tuple[str, ...]]] = []
     for item in alertable:
-        regions = item_regions(feed.region, item.categories)
-        matches = snapshot.matcher.match(item, feed.name, regions)
+        regions = tuple(snapshot.classifier.regions(item, feed.region))
+        matches = snapshot.matcher.match(item, feed.name, regions, feed.lang)
         _logger.info(
             "item.new",
             feed=feed.name,

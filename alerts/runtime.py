@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Mapping
@@ -9,7 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerts import log
-from alerts.config import FEEDS_FILE, SUBSCRIPTIONS_FILE, Config, config_dir, load_config, parse_duration
+from alerts.classify import Classifier
+from alerts.config import (
+    FEEDS_FILE,
+    REGIONS_FILE,
+    SUBSCRIPTIONS_FILE,
+    Config,
+    config_dir,
+    load_config,
+    parse_duration,
+)
 from alerts.errors import ConfigError
 from alerts.match import Matcher
 from alerts.store import DEFAULT_URL, Store
@@ -44,10 +54,11 @@ class Snapshot:
 
     config: Config
     matcher: Matcher
+    classifier: Classifier
 
 
 class LiveConfig:
-    """Holds the current :class:`Snapshot`, reloading it when either YAML file changes."""
+    """Holds the current :class:`Snapshot`, reloading it when a configuration file changes."""
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
@@ -82,7 +93,7 @@ class LiveConfig:
 
     def _files_stamp(self) -> tuple[float, ...]:
         stamps = []
-        for name in (FEEDS_FILE, SUBSCRIPTIONS_FILE):
+        for name in (FEEDS_FILE, SUBSCRIPTIONS_FILE, REGIONS_FILE):
             try:
                 stat = (self._directory / name).stat()
                 stamps += [stat.st_mtime_ns, stat.st_size]
@@ -92,8 +103,16 @@ class LiveConfig:
 
     @staticmethod
     def _build(config: Config) -> Snapshot:
-        log.add_secrets(config.secrets)
-        return Snapshot(config, Matcher(config.subscriptions))
+        return build_snapshot(config)
+
+
+def build_snapshot(config: Config) -> Snapshot:
+    """The matcher and classifier for ``config``; the index is frozen out of the garbage collector."""
+    log.add_secrets(config.secrets)
+    snapshot = Snapshot(config, Matcher(config.subscriptions), Classifier.build(config.taxonomy))
+    gc.collect()
+    gc.freeze()  # a large index is long-lived: scanning it in every collection costs more than matching
+    return snapshot
 
 
 class Runtime:

@@ -1,34 +1,75 @@
-"""Text normalisation shared by feed items and subscription terms, so both sides compare alike."""
+"""Text normalisation shared by feed items and subscription terms, so both sides compare alike.
+
+One pipeline for English, Spanish and Arabic: Unicode NFKC, casefold, Latin diacritics removed
+(Líbano = libano), Arabic tashkeel and tatweel removed, alef forms unified (أ إ آ ٱ -> ا),
+ى = ي, ة = ه, Arabic-Indic digits = ASCII digits. Possessive 's is dropped (Gaza's = Gaza);
+other punctuation, apostrophes, quotes and hyphens split words (al-Quds = al quds).
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+")
-_ARABIC_FOLD = str.maketrans(
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+_FOLD = str.maketrans(
     {
         "\u0640": None,  # tatweel
         "\u0649": "\u064a",  # alef maksura -> yeh
         "\u0629": "\u0647",  # teh marbuta -> heh
         "\u0671": "\u0627",  # alef wasla -> alef
+        **{chr(0x0660 + digit): str(digit) for digit in range(10)},  # Arabic-Indic digits
+        **{chr(0x06F0 + digit): str(digit) for digit in range(10)},  # Extended (Persian) digits
     }
 )
+_ARABIC = re.compile(r"^[\u0600-\u06ff]+$")
+_CONJUNCTIONS = ("", "و", "ف")
+_PREPOSITIONS = ("", "ب", "ل", "ك")
+MIN_ARABIC_STEM = 3
 
 
 def normalise(text: str) -> str:
-    """Lower-case, accent-free words separated by single spaces.
-
-    NFKD then dropping combining marks removes Latin accents (Líbano -> libano) and Arabic
-    tashkeel and hamza carriers (أ إ آ -> ا); punctuation, apostrophes and hyphens split words
-    (Gaza's -> gaza s, al-Quds -> al quds).
-    """
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    folded = stripped.casefold().translate(_ARABIC_FOLD)
-    return " ".join(_WORD.findall(folded))
+    """Lower-case, accent-free words separated by single spaces."""
+    return " ".join(words(text))
 
 
 def words(text: str) -> list[str]:
     """The normalised words of ``text``."""
-    return normalise(text).split()
+    text = _POSSESSIVE.sub("", unicodedata.normalize("NFKC", text))
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _WORD.findall(stripped.casefold().translate(_FOLD))
+
+
+def is_arabic(word: str) -> bool:
+    """True for a word written in Arabic script."""
+    return bool(_ARABIC.match(word))
+
+
+@lru_cache(maxsize=65536)
+def arabic_forms(word: str) -> tuple[str, ...]:
+    """``word`` and the words it can be with its attached prefixes removed.
+
+    Arabic attaches a conjunction (و ف), a preposition (ب ل ك) and the article (ال) to the word:
+    وغزه, بغزه, والمستشفي, بالاحتلال, للمستشفي. Only those prefixes are removed, and only when at
+    least three letters remain, so a short term never matches inside an unrelated longer word.
+    """
+    if not is_arabic(word):
+        return (word,)
+    forms = [word]
+    for conjunction in _CONJUNCTIONS:
+        if not word.startswith(conjunction):
+            continue
+        rest = word[len(conjunction) :]
+        for preposition in _PREPOSITIONS:
+            if not rest.startswith(preposition):
+                continue
+            body = rest[len(preposition) :]
+            forms.append(body)
+            if body.startswith("ال"):
+                forms.append(body[2:])
+        if rest.startswith("لل"):  # ل + ال contracts to لل
+            forms += [rest[2:], "ال" + rest[2:]]
+    return tuple(dict.fromkeys(form for form in forms if len(form) >= MIN_ARABIC_STEM))

@@ -25,6 +25,7 @@ class Document:
     file: str
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
+    scalars: dict[Path_, tuple[int, int, str | None]] = field(default_factory=dict)  # line, column, style
     secrets: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
 
@@ -39,6 +40,16 @@ class Document:
     def problem(self, path: Path_, message: str) -> Problem:
         """A problem located at ``path``."""
         return Problem(self.file, self.line_of(path), message)
+
+    def problem_at(self, path: Path_, offset: int, message: str) -> Problem:
+        """A problem at character ``offset`` (0-based) inside the string scalar at ``path``."""
+        scalar = self.scalars.get(path)
+        if scalar is None:
+            return self.problem(path, message)
+        line, column, style = scalar
+        if style in ("|", ">"):
+            return Problem(self.file, line + 1, message)
+        return Problem(self.file, line, message, column + (1 if style in ("'", '"') else 0) + offset)
 
 
 def load(path: Path, env: Mapping[str, str] | None = None) -> Document:
@@ -82,6 +93,7 @@ def _build(node: yaml.Node, path: Path_, doc: Document, env: Mapping[str, str]) 
     if isinstance(node, yaml.SequenceNode):
         return [_build(child, (*path, index), doc, env) for index, child in enumerate(node.value)]
     value = _scalar(node)
+    doc.scalars[path] = (node.start_mark.line + 1, node.start_mark.column + 1, getattr(node, "style", None))
     if isinstance(value, str) and "$" in value:
         value = _interpolate(value, path, doc, env)
     return value

@@ -54,53 +54,74 @@ GAZA = {"subscription": "gaza", "subscribers": ["desk", "night"], "terms": ["gaz
 MENA_STRIKE = {"subscription": "mena-strikes", "subscribers": ["desk"], "terms": ["strike", "region:MENA"]}
 
 
+GAZA_REGIONS = {"MENA": ["Gaza"], "Palestine": ["Gaza"]}
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["Strike hits port in Gaza"], {"regions": [], "matches": [GAZA]}),
         (
-            ["Strike hits port in Gaza", "--feed", "gulf"],
-            {"regions": ["MENA"], "matches": [GAZA, MENA_STRIKE]},
-        ),
-        (["Strike hits port in Gaza", "--feed", "world"], {"regions": [], "matches": [GAZA]}),
-        (
-            ["Strike hits port in Gaza", "--region", "MENA"],
-            {"regions": ["MENA"], "matches": [GAZA, MENA_STRIKE]},
-        ),
-        (
-            ["Strike in Gaza", "--region", "mena", "--region", "Europe"],
+            ["Strike hits port in Gaza"],
             {
-                "regions": ["Europe", "MENA"],
+                "regions": ["MENA", "Palestine"],
+                "region_sources": GAZA_REGIONS,
                 "matches": [GAZA, MENA_STRIKE],
             },
+        ),
+        (
+            ["Strike hits port", "--feed", "gulf"],
+            {"regions": ["MENA"], "region_sources": {"MENA": ["feed"]}, "matches": [MENA_STRIKE]},
+        ),
+        (["Strike hits port", "--feed", "world"], {"regions": [], "region_sources": {}, "matches": []}),
+        (
+            ["Strike hits port", "--region", "MENA"],
+            {"regions": ["MENA"], "region_sources": {"MENA": ["given"]}, "matches": [MENA_STRIKE]},
+        ),
+        (
+            ["Strike in the capital", "--region", "mena", "--region", "Europe"],
+            {
+                "regions": ["Europe", "MENA"],
+                "region_sources": {"Europe": ["given"], "MENA": ["given"]},
+                "matches": [MENA_STRIKE],
+            },
+        ),
+        (
+            ["Strike hits Kyiv"],
+            {"regions": ["Europe"], "region_sources": {"Europe": ["Kyiv"]}, "matches": []},
         ),
         (
             ["Earthquake and tsunami warning"],
             {
                 "regions": [],
+                "region_sources": {},
                 "matches": [
                     {"subscription": "quake", "subscribers": ["night"], "terms": ["earthquake", "tsunami"]}
                 ],
             },
         ),
-        (["Earthquake shakes Lima"], {"regions": [], "matches": []}),
-        (["Gaza football team wins cup"], {"regions": [], "matches": []}),
-        (["Markets close higher", "--feed", "gulf"], {"regions": ["MENA"], "matches": []}),
+        (
+            ["Earthquake shakes Lima"],
+            {"regions": ["Latin America"], "region_sources": {"Latin America": ["Lima"]}, "matches": []},
+        ),
+        (
+            ["Gaza football team wins cup"],
+            {"regions": ["MENA", "Palestine"], "region_sources": GAZA_REGIONS, "matches": []},
+        ),
     ],
     ids=[
-        "keyword",
+        "keyword-and-geotagged-region",
         "feed-region",
         "feed-without-region",
         "region-option",
         "regions-canonical",
+        "geotagged-other-region",
         "all-terms",
         "all-terms-missing-one",
         "excluded",
-        "no-match",
     ],
 )
 def test_explain_json(config_dir: Path, args: list[str], expected: dict[str, object]) -> None:
-    """`explain --json` prints exactly the regions and the matching subscriptions with their terms."""
+    """`explain --json` prints the regions, the words that produced them, and each match with its terms."""
     _explain_config(config_dir)
     result = alerts(config_dir, "explain", *args, "--json")
     assert result.returncode == 0, result.stderr
@@ -108,8 +129,33 @@ def test_explain_json(config_dir: Path, args: list[str], expected: dict[str, obj
     assert len(lines) == 1
     document = json.loads(lines[0])
     assert document == expected
-    assert list(document) == ["regions", "matches"]
+    assert list(document) == ["regions", "region_sources", "matches"]
     assert all(list(match) == ["subscription", "subscribers", "terms"] for match in document["matches"])
+
+
+def test_explain_file_prints_one_result_per_headline(config_dir: Path, tmp_path: Path) -> None:
+    """`explain --json --file` evaluates each non-empty line and prints one JSON object per line, in order."""
+    _explain_config(config_dir)
+    headlines = tmp_path / "headlines.txt"
+    headlines.write_text("Strike hits port in Gaza\n\nMarkets close higher\nEarthquake and tsunami warning\n")
+    result = alerts(config_dir, "explain", "--json", "--file", str(headlines))
+    assert result.returncode == 0, result.stderr
+    documents = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [[m["subscription"] for m in doc["matches"]] for doc in documents] == [
+        ["gaza", "mena-strikes"],
+        [],
+        ["quake"],
+    ]
+    from_stdin = subprocess.run(
+        [str(ALERTS), "explain", "--json", "--file", "-"],
+        input=headlines.read_text(),
+        env={**os.environ, "ALERTS_CONFIG": str(config_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert from_stdin.stdout == result.stdout
 
 
 def test_explain_text_names_subscription_and_terms(config_dir: Path) -> None:
@@ -118,7 +164,7 @@ def test_explain_text_names_subscription_and_terms(config_dir: Path) -> None:
     result = alerts(config_dir, "explain", "Strike hits port in Gaza", "--feed", "gulf")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "regions: MENA",
+        "regions: MENA (feed, Gaza), Palestine (Gaza)",
         "gaza: matched by gaza -> desk, night",
         "mena-strikes: matched by strike, region:MENA -> desk",
     ]

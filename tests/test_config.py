@@ -147,7 +147,7 @@ SUB_CASES = {
     ),
     "no keywords, all or regions": (
         SUBS + "  - name: idle  # HERE\n    subscribers: [desk]\n    exclude: [sport]\n",
-        ["'idle'", "keywords, all or regions"],
+        ["'idle'", "keywords, all, query, regex or regions"],
     ),
     "unsupported Apprise URL": (
         SUBS.replace('"console://"', '"bogus://x"  # HERE'),

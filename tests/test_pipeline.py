@@ -174,7 +174,7 @@ def test_new_item_dispatches_one_job_per_subscriber_url_with_alert_fields(
         assert alert.link == "http://news.test/strike?utm_source=rss"
         assert alert.feed == "gulf" and alert.item == "gulf-42"
         assert alert.published == "2024-05-01T12:30:00+00:00"
-        assert alert.regions == ("MENA",)
+        assert alert.regions == ("MENA", "Palestine")  # the feed's region, and Gaza geotagged
         assert alert.story == keys.digest("link:news.test/strike")
         assert alert.fetched_at > 0
     assert alerts["desk"].subscriptions == ("gaza", "strikes")

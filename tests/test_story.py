@@ -63,7 +63,7 @@ def test_canonical_link_tolerates_unparseable_link() -> None:
         ("Israel strikes Gaza", "israel strikes gaza"),
         ("ISRAËL strikes, Gaza!", "israel strikes gaza"),
         ("  Quake  hits   Türkiye  ", "quake hits turkiye"),
-        ("Gaza's hospitals overwhelmed", "gaza s hospitals overwhelmed"),
+        ("Gaza's hospitals overwhelmed", "gaza hospitals overwhelmed"),
         ("قصف على غزّة", "قصف علي غزه"),
     ],
 )
