@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from alerts import geo
+from alerts.geo.gazetteer import packaged
 from alerts.parse import parse_feed
 from alerts.text import normalise
 
@@ -131,7 +132,7 @@ def main() -> None:
     rate = max(1, args.rounds // 4) * len(pairs) / elapsed
     print(f"geotagger, tag(title, summary) ({chars:.0f} chars on average): {rate:,.0f} items/s")
 
-    patterns = naive(sorted(geo._gazetteer().entries))
+    patterns = naive(sorted(packaged().entries))
     subset = headlines[: args.naive_headlines]
     start = time.perf_counter()
     for headline in subset:

@@ -48,7 +48,8 @@ def corpus() -> tuple[list[str], list[str]]:
         except Exception:
             continue
         for item in items:
-            headlines.append(item.title)
+            if item.title.strip():
+                headlines.append(" ".join(item.title.split()))
             vocabulary.update(dict.fromkeys(words(f"{item.title} {item.summary}")))
     if SEED.exists():
         lines = SEED.read_text(encoding="utf-8").splitlines()

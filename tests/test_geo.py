@@ -12,6 +12,8 @@ import pytest
 from alerts import geo
 from alerts.errors import ConfigError
 from alerts.geo import Geotagger, PlaceHit, RegionTaxonomy
+from alerts.geo.gazetteer import add_overlay, packaged
+from alerts.geo.names import Builder
 from alerts.yamlsource import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -469,7 +471,7 @@ def test_data_coverage() -> None:
 
 def test_overlay_has_no_conflicting_names() -> None:
     """No normalised name in places.yaml points at two different places."""
-    assert geo._gazetteer().conflicts == ()
+    assert packaged().conflicts == ()
 
 
 def test_overlay_mistakes_name_file_and_line(tmp_path: Path) -> None:
@@ -479,7 +481,7 @@ def test_overlay_mistakes_name_file_and_line(tmp_path: Path) -> None:
         "countries:\n  QQ: {names: [Nowhere]}\nplaces:\n  Atlantis:\n    regions: [Oceanus]\n",
         encoding="utf-8",
     )
-    problems = geo._add_overlay(geo._Builder([]), load(path), {"PS": "Palestine"})
+    problems = add_overlay(Builder([]), load(path), {"PS": "Palestine"})
     assert [(problem.line, problem.message) for problem in problems] == [
         (2, "unknown country code 'QQ'"),
         (5, "unknown region 'Oceanus'"),

@@ -168,3 +168,30 @@ def test_secrets_never_reach_the_logs(
         assert password not in text
     finally:
         smtp.stop()
+
+
+def test_subscription_edits_apply_without_restart_and_bad_edits_are_rejected(
+    feed_server: FeedServer, webhook: WebhookSink, start_worker: StartWorker, config_dir: Path
+) -> None:
+    """A running worker picks up an edited subscriptions.yaml; an invalid edit is logged and ignored."""
+    feeds = [{"name": "wire", "url": feed_server.url("wire"), "every": "1s"}]
+    subscribers = [{"name": "desk", "notify": [webhook.apprise_url]}]
+    write_config(
+        config_dir, feeds, subscribers, [{"name": "q", "subscribers": ["desk"], "keywords": ["quake"]}]
+    )
+    worker = start_worker()
+    wait_for(lambda: worker.events("feed.seeded"), what="first poll")
+    write_config(
+        config_dir, feeds, subscribers, [{"name": "q", "subscribers": ["desk"], "query": "quake OR flood*"}]
+    )
+    wait_for(lambda: worker.events("config.reloaded"), timeout=10, what="reload")
+    feed_server.publish("wire", Entry("Floods hit Valencia", "http://news.test/floods"))
+    wait_for(lambda: webhook.titles() == ["Floods hit Valencia"], what="alert under the new subscription")
+    (config_dir / "subscriptions.yaml").write_text("subscribers: []\nsubscriptions:\n  - name: [broken\n")
+    wait_for(lambda: worker.events("config.rejected"), timeout=10, what="rejection")
+    [rejected] = worker.events("config.rejected")
+    assert any(
+        "subscriptions.yaml:" in problem and "invalid YAML" in problem for problem in rejected["problems"]
+    )
+    feed_server.publish("wire", Entry("Flooding closes roads", "http://news.test/roads"))
+    wait_for(lambda: len(webhook.titles()) == 2, what="alert under the last good configuration")
