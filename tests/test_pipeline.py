@@ -628,3 +628,28 @@ def test_live_config_rejects_a_bad_edit_and_picks_up_a_good_one(
     assert len(_events(logs, "config.reloaded")) == 1 and not _events(logs, "config.rejected")
     matches = current.matcher.match(FeedItem(id="x", title="Shelling in south Lebanon"), "wire")
     assert [match.subscription for match in matches] == ["lebanon"]
+
+
+def test_regions_yaml_override_is_picked_up_and_a_bad_one_rejected(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """regions.yaml in the config dir overrides the taxonomy live; an invalid one keeps the last good."""
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    runtime = _runtime(config_dir, redis_url)
+    israeli = FeedItem(id="x", title="Israeli army raids a village")
+    assert list(runtime.live.current().classifier.regions(israeli)) == ["MENA"]
+    packaged = yaml.safe_load((Path(__file__).resolve().parents[1] / "alerts/data/regions.yaml").read_text())
+    packaged["Palestine"] = {"parent": "MENA", "countries": ["PS", "IL"]}
+    regions = config_dir / "regions.yaml"
+    regions.write_text(yaml.safe_dump(packaged))
+    _touch_later(regions)
+    with capture_logs() as logs:
+        snapshot = runtime.live.current()
+    assert _events(logs, "config.reloaded")
+    assert list(snapshot.classifier.regions(israeli)) == ["MENA", "Palestine"]
+    regions.write_text("Palestine: {parent: Nowhere, countries: [PS]}\n")
+    _touch_later(regions)
+    with capture_logs() as logs:
+        assert runtime.live.current() is snapshot
+    [rejected] = _events(logs, "config.rejected")
+    assert any(problem.startswith(f"{regions}:1:") for problem in rejected["problems"])
