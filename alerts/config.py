@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import re2
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from alerts import notify, query
 from alerts.errors import ConfigError, Problem
@@ -61,7 +69,12 @@ def _term_list(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
+def _every(value: object) -> float | str:
+    return "auto" if value == "auto" else parse_duration(value)
+
+
 Duration = Annotated[float, BeforeValidator(_duration)]
+Every = Annotated[float | str, BeforeValidator(_every)]
 Region = Annotated[str, BeforeValidator(_region)]
 Terms = Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(_term_list)]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
@@ -76,7 +89,9 @@ class FeedSpec(_Strict):
 
     name: Name
     url: str
-    every: Duration = 60.0
+    every: Every = 60.0
+    min_every: Duration = 30.0
+    max_every: Duration = 900.0
     region: Region | None = None
     backfill: int = Field(default=0, ge=0)
     lang: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
@@ -88,9 +103,12 @@ class FeedSpec(_Strict):
             raise ValueError(f"malformed URL {url!r}: only http:// and https:// feeds are supported")
         return url
 
-    @field_validator("every")
+    @field_validator("every", "min_every", "max_every")
     @classmethod
-    def _min_interval(cls, every: float) -> float:
+    def _min_interval(cls, every: float | str) -> float | str:
+        if every == "auto":
+            return every
+        assert isinstance(every, float)
         if not math.isfinite(every):
             raise ValueError(f"poll interval {every!r} is not a number of seconds")
         if every < MIN_INTERVAL:
@@ -98,6 +116,28 @@ class FeedSpec(_Strict):
         if every > MAX_INTERVAL:
             raise ValueError(f"poll interval {every:g}s is above the {MAX_INTERVAL / 86400:g}-day maximum")
         return every
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FeedSpec:
+        if self.min_every > self.max_every:
+            raise ValueError(f"min_every {self.min_every:g}s is above max_every {self.max_every:g}s")
+        return self
+
+    def to_feed(self) -> Feed:
+        """The value object the pipeline uses."""
+        adaptive = self.every == "auto"
+        every = min(max(60.0, self.min_every), self.max_every) if adaptive else float(self.every)
+        return Feed(
+            name=self.name,
+            url=self.url,
+            every=every,
+            region=self.region,
+            backfill=self.backfill,
+            lang=self.lang,
+            adaptive=adaptive,
+            min_every=self.min_every,
+            max_every=self.max_every,
+        )
 
 
 class FeedsFile(_Strict):
@@ -133,6 +173,7 @@ class SubscriptionsFile(_Strict):
 
     subscribers: list[SubscriberSpec] = Field(default_factory=list)
     subscriptions: list[SubscriptionSpec] = Field(default_factory=list)
+    ops: list[str] = Field(default_factory=list)  # subscribers told when a feed turns unhealthy
 
 
 @dataclass(frozen=True)
@@ -146,6 +187,7 @@ class Config:
     secrets: frozenset[str]
     fingerprint: str
     taxonomy: RegionTaxonomy
+    ops: tuple[str, ...] = ()
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -179,7 +221,7 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] | None = N
         digest.update(regions_path.read_bytes())
     return Config(
         directory=directory,
-        feeds={spec.name: Feed(**spec.model_dump()) for spec in feeds_file.feeds},
+        feeds={spec.name: spec.to_feed() for spec in feeds_file.feeds},
         subscribers={
             spec.name: Subscriber(name=spec.name, notify=tuple(spec.notify)) for spec in subs_file.subscribers
         },
@@ -187,6 +229,7 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] | None = N
         secrets=frozenset(feeds_doc.secrets | subs_doc.secrets),
         fingerprint=digest.hexdigest()[:16],
         taxonomy=taxonomy,
+        ops=tuple(subs_file.ops),
     )
 
 
@@ -243,6 +286,9 @@ def _cross_check(
             if problem:
                 path = ("subscribers", index, "notify", position)
                 problems.append(subs_doc.problem(path, f"subscriber {subscriber.name!r}: {problem}"))
+    for index, name in enumerate(subs_file.ops):
+        if name not in subscriber_names:
+            problems.append(subs_doc.problem(("ops", index), f"ops: unknown subscriber {name!r}"))
     for index, sub in enumerate(subs_file.subscriptions):
         here = ("subscriptions", index)
         if not (sub.keywords or sub.all or sub.regions or sub.query or sub.regex):

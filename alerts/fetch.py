@@ -25,6 +25,7 @@ import atexit
 import concurrent.futures
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Coroutine, Sequence
@@ -96,6 +97,8 @@ class FetchResult:
     validators: Validators  # to store for the next poll (kept when a 304 omits them)
     not_modified: bool
     elapsed: float  # seconds
+    max_age: float | None = None  # Cache-Control: max-age, seconds: do not poll again sooner
+    link: str | None = None  # the Link header (WebSub hub discovery)
 
 
 class HttpStatusError(FetchError):
@@ -154,6 +157,19 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 def _status_line(status: int, reason: str | None) -> str:
     return f"HTTP {status} {reason}" if reason else f"HTTP {status}"
+
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+
+
+def _max_age(cache_control: str | None) -> float | None:
+    """Seconds from ``Cache-Control: max-age=N`` (None without one; no-cache/no-store mean 0)."""
+    if not cache_control:
+        return None
+    if re.search(r"\bno-(?:cache|store)\b", cache_control, re.IGNORECASE):
+        return 0.0
+    match = _MAX_AGE.search(cache_control)
+    return float(match.group(1)) if match else None
 
 
 def _request_headers(limits: FetchLimits, validators: Validators) -> dict[str, str]:
@@ -223,6 +239,8 @@ async def _fetch(
                     ),
                     not_modified=True,
                     elapsed=time.monotonic() - started,
+                    max_age=_max_age(resp.headers.get("Cache-Control")),
+                    link=resp.headers.get("Link"),
                 )
             if status >= 500 or status in _RETRY_STATUSES:
                 retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
@@ -252,6 +270,8 @@ async def _fetch(
                 ),
                 not_modified=False,
                 elapsed=time.monotonic() - started,
+                max_age=_max_age(resp.headers.get("Cache-Control")),
+                link=resp.headers.get("Link"),
             )
     except aiohttp.TooManyRedirects:
         raise FeedRejected(f"too many redirects (limit {limits.max_redirects}) from {where}") from None

@@ -14,6 +14,7 @@ POLL_LOCK = PREFIX + "lock:poll:"  # STRING per feed, held while one worker poll
 ITEM_SEEN = PREFIX + "seen:"  # STRING per (feed, item id): processed once
 STORY_SENT = PREFIX + "story:"  # STRING per (subscriber, story key): alerted once
 DELIVERY = PREFIX + "delivery:"  # STRING per (subscriber, story, url): sending / sent
+HOST_SLOTS = PREFIX + "host:"  # ZSET per host: poll slots in use (token -> expiry)
 
 POLL_LOCK_TTL_MS = 60_000
 DELIVERY_CLAIM_TTL = 300  # a crashed send is retried after this many seconds
@@ -33,6 +34,11 @@ def feed_state(feed: str) -> str:
 def poll_lock(feed: str) -> str:
     """The lock a worker holds while polling ``feed``."""
     return POLL_LOCK + feed
+
+
+def host_slots(host: str) -> str:
+    """The concurrent polls in progress on one host."""
+    return HOST_SLOTS + host
 
 
 def item_seen(feed: str, item_id: str) -> str:

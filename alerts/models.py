@@ -28,6 +28,9 @@ class Feed:
     region: str | None = None
     backfill: int = 0
     lang: str | None = None
+    adaptive: bool = False  # every: auto
+    min_every: float = 30.0
+    max_every: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)

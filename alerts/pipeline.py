@@ -7,11 +7,13 @@ retries. ``dispatch`` is how a poll hands its alerts on (to the deliver queue, o
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from alerts import keys, log, notify, render
+from alerts import feedhealth, keys, log, notify, render
 from alerts.errors import (
     AlertsError,
     DeliveryError,
@@ -74,16 +76,29 @@ def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
 
 def _poll_locked(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatch: Dispatch) -> PollReport:
     store = runtime.store
+    host = urlsplit(feed.url).hostname or feed.url
+    slot = store.acquire_slot(host, runtime.settings.host_concurrency, keys.POLL_LOCK_TTL_MS / 1000)
+    if slot is None:
+        store.reschedule(feed.name, time.time() + random.uniform(0.2, 1.0))
+        _logger.debug("feed.deferred", feed=feed.name, host=host)
+        return PollReport(feed.name, "deferred")
+    try:
+        return _fetch_and_process(runtime, snapshot, feed, dispatch)
+    finally:
+        store.release_slot(host, slot)
+
+
+def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatch: Dispatch) -> PollReport:
+    store = runtime.store
     state = store.feed_state(feed.name)
     validators = Validators(etag=state.get("etag"), last_modified=state.get("last_modified"))
     try:
         result = fetch_one(feed.url, validators)
     except (FetchError, FeedRejected) as exc:
-        return _failed(runtime, feed, state, exc)
+        return _failed(runtime, snapshot, feed, state, exc, dispatch)
     if result.not_modified:
-        now = time.time()
-        store.update_feed_state(
-            feed.name, {"last_ok": now, "last_304": now, "failures": 0, "last_error": None}
+        feedhealth.succeeded(
+            runtime, snapshot, feed, state, dispatch, max_age=result.max_age, fields={"last_304": time.time()}
         )
         _logger.info("feed.polled", feed=feed.name, status=304, elapsed_ms=_ms(result.elapsed))
         return PollReport(feed.name, "not_modified")
@@ -91,17 +106,17 @@ def _poll_locked(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatch: Dis
     try:
         items = parse_feed(result.body, result.url, result.content_type)
     except FeedParseError as exc:
-        return _failed(runtime, feed, state, exc)
+        return _failed(runtime, snapshot, feed, state, exc, dispatch)
     outcome = _process(runtime, snapshot, feed, items, fetched_at, dispatch)
-    store.update_feed_state(
-        feed.name,
-        {
-            "etag": result.validators.etag,
-            "last_modified": result.validators.last_modified,
-            "last_ok": time.time(),
-            "failures": 0,
-            "last_error": None,
-        },
+    feedhealth.succeeded(
+        runtime,
+        snapshot,
+        feed,
+        state,
+        dispatch,
+        max_age=result.max_age,
+        arrivals=outcome.arrivals,
+        fields={"etag": result.validators.etag, "last_modified": result.validators.last_modified},
     )
     _logger.info(
         "feed.polled",
@@ -116,12 +131,16 @@ def _poll_locked(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatch: Dis
     return PollReport(feed.name, "ok", items=len(items), new=outcome.new, alerts=len(outcome.alerts))
 
 
-def _failed(runtime: Runtime, feed: Feed, state: dict[str, str], exc: AlertsError) -> PollReport:
-    """Record and log a failed poll; the schedule polls the feed again at its next turn."""
-    failures = int(state.get("failures") or 0) + 1
-    runtime.store.update_feed_state(
-        feed.name, {"failures": failures, "last_error": str(exc)[:500], "last_error_at": time.time()}
-    )
+def _failed(
+    runtime: Runtime,
+    snapshot: Snapshot,
+    feed: Feed,
+    state: dict[str, str],
+    exc: AlertsError,
+    dispatch: Dispatch,
+) -> PollReport:
+    """Record and log a failed poll; the feed is re-probed with backoff (or after its Retry-After)."""
+    failures = feedhealth.failed(runtime, snapshot, feed, state, exc, dispatch)
     _logger.warning(
         "feed.failed", feed=feed.name, error=str(exc), error_type=type(exc).__name__, failures=failures
     )
@@ -136,6 +155,7 @@ def _ms(seconds: float) -> float:
 class _Outcome:
     new: int
     alerts: list[Alert]
+    arrivals: list[float]
 
 
 def _process(
@@ -171,7 +191,7 @@ def _process(
             story = tuple(keys.story_sent(subscriber, key) for key in story_keys(item))
             candidates.append((alert, story))
     if not candidates:
-        return _Outcome(len(new_items), [])
+        return _Outcome(len(new_items), [], _arrivals(new_items, fetched_at))
     won = store.claim_stories([story for _, story in candidates], window)
     winners = []
     for (alert, story), ok in zip(candidates, won, strict=True):
@@ -208,7 +228,16 @@ def _process(
             subscriptions=list(alert.subscriptions),
             terms=list(alert.terms),
         )
-    return _Outcome(len(new_items), [alert for alert, _ in winners])
+    return _Outcome(len(new_items), [alert for alert, _ in winners], _arrivals(new_items, fetched_at))
+
+
+def _arrivals(items: list[FeedItem], fetched_at: float) -> list[float]:
+    """When each new item appeared: its published time if plausible, else when it was fetched."""
+    times = []
+    for item in items:
+        published = item.published.timestamp() if item.published else None
+        times.append(published if published and published <= fetched_at else fetched_at)
+    return times
 
 
 def _backfill(items: list[FeedItem], count: int) -> list[FeedItem]:

@@ -35,6 +35,7 @@ class Settings:
     config_dir: Path
     redis_url: str
     dedupe_window: int
+    host_concurrency: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +46,7 @@ class Settings:
             config_dir=config_dir(env),
             redis_url=env.get("REDIS_URL") or DEFAULT_URL,
             dedupe_window=max(60, int(window)),
+            host_concurrency=max(1, int(env.get("ALERTS_HOST_CONCURRENCY") or 2)),
         )
 
 

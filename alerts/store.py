@@ -6,6 +6,8 @@ two workers can never both win the same item, story or delivery, and each batch 
 
 from __future__ import annotations
 
+import os
+import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from alerts import keys
 from alerts.errors import StoreUnavailable
 
 DEFAULT_URL = "redis://localhost:6379/0"
+FIRST_POLL_WINDOW = 5.0  # new feeds are first polled within this many seconds (more for many feeds)
 
 # KEYS: the keys to claim. ARGV[1]: ttl. Returns 1 per newly claimed key, 0 per key already held
 # (whose ttl is refreshed, so an item that stays in a feed never expires and comes back as new).
@@ -68,6 +71,19 @@ return due
 """
 
 
+# KEYS[1]: host slots zset. ARGV: now, expiry, limit, token. A slot is taken if fewer than limit are
+# held (expired ones, left by a crashed worker, are dropped first).
+_ACQUIRE_SLOT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(ARGV[2]) - tonumber(ARGV[1])) * 1000))
+  return 1
+end
+return 0
+"""
+
+
 class Store:
     """State shared by every worker on every machine."""
 
@@ -76,6 +92,7 @@ class Store:
         self._claim_each = client.register_script(_CLAIM_EACH)
         self._claim_groups = client.register_script(_CLAIM_GROUPS)
         self._due = client.register_script(_DUE)
+        self._acquire_slot = client.register_script(_ACQUIRE_SLOT)
 
     @classmethod
     def from_url(cls, url: str = DEFAULT_URL) -> Store:
@@ -186,17 +203,69 @@ class Store:
             if intervals:
                 pipe.hset(keys.INTERVALS, mapping=dict(intervals))  # type: ignore[arg-type]
                 now = time.time()
-                pipe.zadd(keys.SCHEDULE, dict.fromkeys(intervals, now), nx=True)
+                # new feeds start spread over a window (100 feeds a second, within their interval)
+                window = max(FIRST_POLL_WINDOW, len(intervals) / 100)
+                spread = {
+                    name: now + random.uniform(0, min(every, window)) for name, every in intervals.items()
+                }
+                pipe.zadd(keys.SCHEDULE, spread, nx=True)
                 # a shortened interval takes effect now, not after the booking made with the old one
                 pipe.zadd(keys.SCHEDULE, {name: now + every for name, every in intervals.items()}, lt=True)
             pipe.set(keys.SCHEDULE_FINGERPRINT, fingerprint)
             pipe.execute()
             return True
 
+    def reschedule(self, feed: str, at: float) -> None:
+        """Book ``feed``'s next poll at ``at`` (only if it is still scheduled)."""
+        with _translate():
+            self._redis.zadd(keys.SCHEDULE, {feed: at}, xx=True)
+
+    def set_interval(self, feed: str, every: float) -> None:
+        """The interval the schedule books after each poll of ``feed``."""
+        with _translate():
+            self._redis.hset(keys.INTERVALS, feed, every)
+
+    def schedule_of(self, feeds: list[str]) -> dict[str, tuple[float | None, float | None]]:
+        """feed -> (next poll time, interval) as the schedule holds them."""
+        with _translate():
+            pipe = self._redis.pipeline(transaction=False)
+            for feed in feeds:
+                pipe.zscore(keys.SCHEDULE, feed)
+                pipe.hget(keys.INTERVALS, feed)
+            values = pipe.execute()
+        return {feed: (_float(values[2 * i]), _float(values[2 * i + 1])) for i, feed in enumerate(feeds)}
+
+    def acquire_slot(self, host: str, limit: int, ttl: float) -> str | None:
+        """A token if fewer than ``limit`` polls of ``host`` are running anywhere, else None."""
+        token = f"{os.getpid()}:{time.time_ns()}"
+        now = time.time()
+        with _translate():
+            taken = self._acquire_slot(keys=[keys.host_slots(host)], args=[now, now + ttl, limit, token])
+        return token if taken else None
+
+    def release_slot(self, host: str, token: str) -> None:
+        """Give back a slot taken with :meth:`acquire_slot`."""
+        with _translate():
+            self._redis.zrem(keys.host_slots(host), token)
+
+    def flag(self, feed: str, field: str, value: str) -> bool:
+        """Set a state field only if unset (HSETNX): True on the transition."""
+        with _translate():
+            return bool(self._redis.hsetnx(keys.feed_state(feed), field, value))
+
+    def unflag(self, feed: str, field: str) -> bool:
+        """Delete a state field: True if it was set (the opposite transition)."""
+        with _translate():
+            return bool(self._redis.hdel(keys.feed_state(feed), field))
+
     def due_feeds(self, now: float, limit: int = 1000) -> list[str]:
         """Pop the feeds due at ``now`` and book their next poll."""
         with _translate():
             return [str(feed) for feed in self._due(keys=[keys.SCHEDULE, keys.INTERVALS], args=[now, limit])]
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(str(value))
 
 
 @contextmanager

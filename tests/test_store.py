@@ -12,7 +12,7 @@ import pytest
 from alerts import keys
 from alerts.embedded import free_port
 from alerts.errors import StoreUnavailable
-from alerts.store import Store
+from alerts.store import FIRST_POLL_WINDOW, Store
 
 
 def test_claim_items_first_sighting_wins(store: Store) -> None:
@@ -118,10 +118,12 @@ def test_try_lock_and_unlock(store: Store) -> None:
     assert store.try_lock("lock:x", ttl_ms=5000)
 
 
-def test_new_feeds_are_due_at_once(store: Store) -> None:
-    """Feeds added to the schedule are due immediately, and limit caps the batch."""
+def test_new_feeds_are_due_within_the_first_poll_window(store: Store) -> None:
+    """Feeds added to the schedule are due within the first-poll window, spread, and limit caps the batch."""
     assert store.sync_schedule({"a": 60.0, "b": 120.0, "c": 30.0}, "fp1") is True
-    now = time.time()
+    booked = [score for _, score in store.client.zrange(keys.SCHEDULE, 0, -1, withscores=True)]
+    assert len(set(booked)) == 3 and max(booked) <= time.time() + FIRST_POLL_WINDOW
+    now = time.time() + FIRST_POLL_WINDOW
     first = store.due_feeds(now, limit=2)
     assert len(first) == 2
     assert sorted(first + store.due_feeds(now)) == ["a", "b", "c"]
@@ -131,11 +133,11 @@ def test_due_feed_waits_one_interval(store: Store) -> None:
     """A polled feed is not due again until its interval has passed."""
     before = time.time()
     store.sync_schedule({"a": 60.0, "b": 120.0}, "fp1")
-    assert sorted(store.due_feeds(time.time())) == ["a", "b"]
-    assert store.due_feeds(time.time()) == []
+    assert sorted(store.due_feeds(time.time() + FIRST_POLL_WINDOW)) == ["a", "b"]
+    assert store.due_feeds(time.time() + FIRST_POLL_WINDOW) == []
     next_a = store.client.zscore(keys.SCHEDULE, "a")
     assert next_a is not None
-    assert before + 60 <= next_a <= time.time() + 60
+    assert before + 60 <= next_a <= time.time() + FIRST_POLL_WINDOW + 60
     assert store.due_feeds(next_a - 1) == []
     assert store.due_feeds(next_a) == ["a"]
     assert store.client.zscore(keys.SCHEDULE, "a") == pytest.approx(next_a + 60)
@@ -153,12 +155,12 @@ def test_overdue_feed_is_booked_from_now(store: Store) -> None:
 def test_sync_schedule_removes_and_keeps(store: Store) -> None:
     """Dropped feeds leave the schedule, kept ones keep their booking, an unchanged fingerprint is a no-op."""
     store.sync_schedule({"a": 60.0, "b": 60.0}, "fp1")
-    store.due_feeds(time.time())
+    store.due_feeds(time.time() + FIRST_POLL_WINDOW)
     booked = store.client.zscore(keys.SCHEDULE, "a")
     assert store.sync_schedule({"a": 60.0}, "fp2") is True
     assert store.client.zscore(keys.SCHEDULE, "b") is None
     assert store.client.hget(keys.INTERVALS, "b") is None
-    assert store.client.zscore(keys.SCHEDULE, "a") == booked
+    assert store.client.zscore(keys.SCHEDULE, "a") == pytest.approx(booked, abs=FIRST_POLL_WINDOW)
     assert store.due_feeds(time.time() + 10_000) == ["a"]
     assert store.sync_schedule({"a": 60.0, "z": 5.0}, "fp2") is False
     assert store.client.zscore(keys.SCHEDULE, "z") is None
@@ -168,7 +170,7 @@ def test_interval_change_applies_to_next_booking(store: Store) -> None:
     """A new interval for a known feed is used from its next poll on."""
     store.sync_schedule({"a": 60.0}, "fp1")
     store.sync_schedule({"a": 300.0}, "fp2")
-    now = time.time()
+    now = time.time() + FIRST_POLL_WINDOW
     assert store.due_feeds(now) == ["a"]
     assert store.client.zscore(keys.SCHEDULE, "a") == pytest.approx(now + 300, abs=5)
 
@@ -188,7 +190,7 @@ def test_unreachable_redis_raises_store_unavailable_quickly() -> None:
 def test_shortened_interval_takes_effect_at_once(store: Store) -> None:
     """A feed whose interval is shortened is due after the new interval, not after the old booking."""
     store.sync_schedule({"slow": 3600.0}, "v1")
-    assert store.due_feeds(time.time()) == ["slow"]
+    assert store.due_feeds(time.time() + FIRST_POLL_WINDOW) == ["slow"]
     assert store.due_feeds(time.time() + 60) == []
     store.sync_schedule({"slow": 5.0}, "v2")
     assert store.due_feeds(time.time() + 6) == ["slow"]
