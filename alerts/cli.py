@@ -9,12 +9,13 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from alerts import embedded, log, notify, pipeline
+from alerts import embedded, feedstatus, log, notify, pipeline
 from alerts.config import Config, load_config
 from alerts.errors import AlertsError, ConfigError
 from alerts.explain import Explainer
 from alerts.regions import region_named
 from alerts.runtime import Runtime, Settings, build_snapshot
+from alerts.store import Store
 
 _logger = log.get("alerts.cli")
 
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--region", action="append", default=[], help="an item region (repeatable)")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.set_defaults(handler=_explain)
+    feeds = commands.add_parser("feeds", help="health of every feed: last success, errors, schedule")
+    feeds.add_argument("--json", action="store_true", help="machine-readable output")
+    feeds.set_defaults(handler=_feeds)
     send_test = commands.add_parser("send-test", help="send a test message to each URL of a subscriber")
     send_test.add_argument("subscriber")
     send_test.set_defaults(handler=_send_test)
@@ -140,6 +144,14 @@ def _explain(args: argparse.Namespace) -> int:
             out.write(
                 (json.dumps(result, ensure_ascii=False) if args.json else explainer.text(result)) + "\n"
             )
+    return 0
+
+
+def _feeds(args: argparse.Namespace) -> int:
+    config = _load()
+    _use_redis()
+    rows = feedstatus.rows(config, Store.from_url(os.environ["REDIS_URL"]))
+    print(json.dumps(rows, ensure_ascii=False) if args.json else feedstatus.table(rows))
     return 0
 
 
