@@ -90,7 +90,10 @@ def _run(args: argparse.Namespace) -> int:
     _use_redis()
     from workers.run import run
 
-    return run(deliver_concurrency=args.concurrency)
+    return run(
+        poll_concurrency=int(os.environ.get("ALERTS_POLL_CONCURRENCY") or 16),
+        deliver_concurrency=args.concurrency,
+    )
 
 
 def _once(_: argparse.Namespace) -> int:

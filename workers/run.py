@@ -29,7 +29,7 @@ def commands(poll_concurrency: int, deliver_concurrency: int) -> list[list[str]]
     ]
 
 
-def run(poll_concurrency: int = 4, deliver_concurrency: int = 8) -> int:
+def run(poll_concurrency: int = 16, deliver_concurrency: int = 8) -> int:
     """Start both workers; stop both when either ends or on SIGINT/SIGTERM. Returns an exit code."""
     children = [subprocess.Popen(command) for command in commands(poll_concurrency, deliver_concurrency)]
     stopping = False

@@ -78,7 +78,8 @@ class ServedFeed:
 class FeedServer:
     """Serves RSS 2.0 feeds at /<name>.xml with ETag and Last-Modified; feeds can be edited live."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency  # seconds before each answer, to emulate a distant server
         self.feeds: dict[str, ServedFeed] = {}
         self._lock = threading.Lock()
         app = web.Application()
@@ -110,6 +111,8 @@ class FeedServer:
                 feed.changed_at[entry.title] = time.time()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.latency:
+            await asyncio.sleep(self.latency)
         feed = self.feed(request.match_info["name"])
         with self._lock:
             feed.requests += 1

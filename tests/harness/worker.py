@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 class WorkerProcess:
     """``celery -A workers.app worker --beat`` on both queues, or ``alerts run`` itself."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, via_cli: bool = False) -> None:
+    def __init__(
+        self, env: Mapping[str, str], log_path: Path, via_cli: bool = False, concurrency: int = 8
+    ) -> None:
+        self._concurrency = concurrency
         self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self._via_cli = via_cli
         self.log_path = log_path
@@ -50,7 +53,7 @@ class WorkerProcess:
             "--pool",
             "threads",
             "--concurrency",
-            "8",
+            str(self._concurrency),
             "--without-gossip",
             "--without-mingle",
             "--loglevel",
