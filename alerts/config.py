@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -9,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import re2
 from pydantic import (
@@ -22,9 +23,10 @@ from pydantic import (
     model_validator,
 )
 
-from alerts import notify, query
+from alerts import notify, query, sources
 from alerts.errors import ConfigError, Problem
 from alerts.geo import RegionTaxonomy
+from alerts.html import PRESETS
 from alerts.models import REGIONS, Feed, Subscriber, Subscription
 from alerts.regions import region_named
 from alerts.text import normalise
@@ -81,14 +83,20 @@ Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, populate_by_name=True)
 
 
 class FeedSpec(_Strict):
     """One entry of feeds.yaml."""
 
     name: Name
-    url: str
+    url: str | None = None
+    preset: str | None = None
+    format: Literal["feed", "html", "json"] | None = None
+    selectors: dict[str, str] | None = None
+    json_map: dict[str, str] | None = Field(default=None, alias="json")
+    enrich: bool = False
+    enrich_budget: Duration = 2.0
     every: Every = 60.0
     min_every: Duration = 30.0
     max_every: Duration = 900.0
@@ -98,8 +106,8 @@ class FeedSpec(_Strict):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, url: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
             raise ValueError(f"malformed URL {url!r}: only http:// and https:// feeds are supported")
         return url
 
@@ -123,13 +131,50 @@ class FeedSpec(_Strict):
             raise ValueError(f"min_every {self.min_every:g}s is above max_every {self.max_every:g}s")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        """A preset's URL, format, selectors and language, under what the entry itself sets."""
+        if not isinstance(data, dict) or data.get("preset") is None:
+            return data
+        preset = PRESETS.get(str(data["preset"]))
+        if preset is None:
+            raise ValueError(f"unknown preset {data['preset']!r} (known: {', '.join(sorted(PRESETS))})")
+        selectors = {k: v for k, v in dataclasses.asdict(preset.selectors).items() if v}
+        merged = {"url": preset.url, "format": preset.format, "lang": preset.lang, **data}
+        if preset.region and "region" not in data:
+            merged["region"] = preset.region
+        merged["selectors"] = {**selectors, **(data.get("selectors") or {})}
+        return merged
+
+    @property
+    def source_format(self) -> str:
+        """The format given, else the one its keys imply."""
+        return self.format or ("html" if self.selectors else "json" if self.json_map else "feed")
+
+    @model_validator(mode="after")
+    def _source(self) -> FeedSpec:
+        """Check that the format has what it needs."""
+        if self.url is None:
+            raise ValueError("url: required (or a preset)")
+        fmt = self.source_format
+        if fmt == "html":
+            if not self.selectors:
+                raise ValueError("format html needs selectors: {item: ...}")
+            sources.selectors(tuple(sorted(self.selectors.items())))
+        if fmt == "json":
+            if not self.json_map:
+                raise ValueError("format json needs json: {items: ..., title: ...}")
+            sources.json_mapping(tuple(sorted(self.json_map.items())))
+        return self
+
     def to_feed(self) -> Feed:
         """The value object the pipeline uses."""
         adaptive = self.every == "auto"
         every = min(max(60.0, self.min_every), self.max_every) if adaptive else float(self.every)
         return Feed(
             name=self.name,
-            url=self.url,
+            url=self.url or "",
             every=every,
             region=self.region,
             backfill=self.backfill,
@@ -137,6 +182,11 @@ class FeedSpec(_Strict):
             adaptive=adaptive,
             min_every=self.min_every,
             max_every=self.max_every,
+            format=self.source_format,
+            selectors=tuple(sorted((self.selectors or {}).items())),
+            json_map=tuple(sorted((self.json_map or {}).items())),
+            enrich=self.enrich,
+            enrich_budget=self.enrich_budget,
         )
 
 

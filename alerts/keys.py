@@ -41,6 +41,11 @@ def host_slots(host: str) -> str:
     return HOST_SLOTS + host
 
 
+def article(url: str) -> str:
+    """Cached metadata of one article page."""
+    return f"{PREFIX}article:{digest(url)}"
+
+
 def item_seen(feed: str, item_id: str) -> str:
     """Marks one item of one feed as processed."""
     return f"{ITEM_SEEN}{feed}:{digest(item_id)}"

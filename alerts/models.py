@@ -31,6 +31,11 @@ class Feed:
     adaptive: bool = False  # every: auto
     min_every: float = 30.0
     max_every: float = 900.0
+    format: str = "feed"  # feed (RSS, Atom, JSON Feed) | html | json
+    selectors: tuple[tuple[str, str], ...] = ()  # format html: CSS selectors
+    json_map: tuple[tuple[str, str], ...] = ()  # format json: JMESPath per field
+    enrich: bool = False  # fetch linked article pages for metadata
+    enrich_budget: float = 2.0  # the most enrichment may delay an alert, seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,16 @@ retries. ``dispatch`` is how a poll hands its alerts on (to the deliver queue, o
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from alerts import feedhealth, keys, log, notify, render
+from alerts.enrich import enrich
 from alerts.errors import (
     AlertsError,
     DeliveryError,
@@ -25,8 +28,8 @@ from alerts.errors import (
 )
 from alerts.fetch import Validators, fetch_one
 from alerts.models import Alert, Delivery, Feed, FeedItem, Match
-from alerts.parse import parse_feed
 from alerts.runtime import Runtime, Snapshot
+from alerts.sources import parse_source
 from alerts.story import story_keys
 
 Dispatch = Callable[[Sequence[tuple[Alert, str]]], None]
@@ -104,7 +107,7 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
         return PollReport(feed.name, "not_modified")
     fetched_at = time.time()
     try:
-        items = parse_feed(result.body, result.url, result.content_type)
+        items = parse_source(feed, result.body, result.url, result.content_type)
     except FeedParseError as exc:
         return _failed(runtime, snapshot, feed, state, exc, dispatch)
     outcome = _process(runtime, snapshot, feed, items, fetched_at, dispatch)
@@ -171,7 +174,9 @@ def _process(
     claims = store.claim_items(feed.name, [item.id for item in items], window)
     new_items = [item for item, is_new in zip(items, claims, strict=True) if is_new]
     first_poll = store.mark_seeded(feed.name)
+    new_items = _first_seen(new_items, fetched_at)
     alertable = _backfill(new_items, feed.backfill) if first_poll else new_items
+    alertable = enrich(alertable, feed, store)
     if first_poll:
         _logger.info("feed.seeded", feed=feed.name, recorded=len(new_items), backfill=len(alertable))
     candidates: list[tuple[Alert, tuple[str, ...]]] = []
@@ -229,6 +234,12 @@ def _process(
             terms=list(alert.terms),
         )
     return _Outcome(len(new_items), [alert for alert, _ in winners], _arrivals(new_items, fetched_at))
+
+
+def _first_seen(items: list[FeedItem], fetched_at: float) -> list[FeedItem]:
+    """Items without a published time (ticker lines) are stamped with when they were first seen."""
+    seen = datetime.fromtimestamp(fetched_at, UTC)
+    return [item if item.published else dataclasses.replace(item, published=seen) for item in items]
 
 
 def _arrivals(items: list[FeedItem], fetched_at: float) -> list[float]:

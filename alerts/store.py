@@ -183,6 +183,13 @@ class Store:
         with _translate():
             self._redis.set(key, value, ex=ttl)
 
+    def get_many(self, names: Sequence[str]) -> list[str | None]:
+        """MGET: the values of ``names`` (None where absent)."""
+        if not names:
+            return []
+        with _translate():
+            return [None if value is None else str(value) for value in self._redis.mget(names)]
+
     def get(self, key: str) -> str | None:
         """The value of ``key``."""
         with _translate():
