@@ -10,7 +10,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
-from alerts import keys, log, polling
+from alerts import keys, log, polling, push
 from alerts.fetch import HttpStatusError
 from alerts.models import Alert, Feed
 from alerts.runtime import Runtime, Snapshot
@@ -49,6 +49,7 @@ def succeeded(
     dispatch: Dispatch,
     *,
     max_age: float | None,
+    pushed: bool = False,
     arrivals: Sequence[float] = (),
     fields: dict[str, str | int | float | None] | None = None,
 ) -> None:
@@ -71,7 +72,9 @@ def succeeded(
     if feed.adaptive:
         runtime.store.set_interval(feed.name, every)
     delay = polling.after_success(feed, health, max_age)
-    if delay != feed.every or int(state.get("failures") or 0):
+    if pushed:
+        delay = max(delay, push.SAFETY_INTERVAL)  # WebSub delivers; polling is only a safety net
+    if delay != feed.every or pushed or int(state.get("failures") or 0):
         runtime.store.reschedule(feed.name, now + delay)
     _check(runtime, snapshot, feed, health, now, dispatch)
 

@@ -240,7 +240,7 @@ async def _fetch(
                     not_modified=True,
                     elapsed=time.monotonic() - started,
                     max_age=_max_age(resp.headers.get("Cache-Control")),
-                    link=resp.headers.get("Link"),
+                    link=", ".join(resp.headers.getall("Link", [])) or None,
                 )
             if status >= 500 or status in _RETRY_STATUSES:
                 retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
@@ -271,7 +271,7 @@ async def _fetch(
                 not_modified=False,
                 elapsed=time.monotonic() - started,
                 max_age=_max_age(resp.headers.get("Cache-Control")),
-                link=resp.headers.get("Link"),
+                link=", ".join(resp.headers.getall("Link", [])) or None,
             )
     except aiohttp.TooManyRedirects:
         raise FeedRejected(f"too many redirects (limit {limits.max_redirects}) from {where}") from None

@@ -14,6 +14,8 @@ POLL_LOCK = PREFIX + "lock:poll:"  # STRING per feed, held while one worker poll
 ITEM_SEEN = PREFIX + "seen:"  # STRING per (feed, item id): processed once
 STORY_SENT = PREFIX + "story:"  # STRING per (subscriber, story key): alerted once
 DELIVERY = PREFIX + "delivery:"  # STRING per (subscriber, story, url): sending / sent
+WEBSUB = PREFIX + "websub:"  # HASH per feed: its WebSub subscription
+WEBSUB_FEEDS = PREFIX + "websub:feeds"  # SET of feeds with a subscription
 HOST_SLOTS = PREFIX + "host:"  # ZSET per host: poll slots in use (token -> expiry)
 
 POLL_LOCK_TTL_MS = 60_000
@@ -39,6 +41,11 @@ def poll_lock(feed: str) -> str:
 def host_slots(host: str) -> str:
     """The concurrent polls in progress on one host."""
     return HOST_SLOTS + host
+
+
+def websub(feed: str) -> str:
+    """The WebSub subscription of one feed."""
+    return WEBSUB + "feed:" + feed
 
 
 def article(url: str) -> str:

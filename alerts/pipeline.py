@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from alerts import feedhealth, keys, log, notify, render
+from alerts import feedhealth, keys, log, notify, push, render
 from alerts.enrich import enrich
 from alerts.errors import (
     AlertsError,
@@ -26,7 +26,7 @@ from alerts.errors import (
     TransientError,
     UnknownTarget,
 )
-from alerts.fetch import Validators, fetch_one
+from alerts.fetch import FetchResult, Validators, fetch_one
 from alerts.models import Alert, Delivery, Feed, FeedItem, Match
 from alerts.runtime import Runtime, Snapshot
 from alerts.sources import parse_source
@@ -99,9 +99,17 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
         result = fetch_one(feed.url, validators)
     except (FetchError, FeedRejected) as exc:
         return _failed(runtime, snapshot, feed, state, exc, dispatch)
+    pushed = _pushed(runtime, feed)
     if result.not_modified:
         feedhealth.succeeded(
-            runtime, snapshot, feed, state, dispatch, max_age=result.max_age, fields={"last_304": time.time()}
+            runtime,
+            snapshot,
+            feed,
+            state,
+            dispatch,
+            max_age=result.max_age,
+            pushed=pushed,
+            fields={"last_304": time.time()},
         )
         _logger.info("feed.polled", feed=feed.name, status=304, elapsed_ms=_ms(result.elapsed))
         return PollReport(feed.name, "not_modified")
@@ -111,6 +119,7 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
     except FeedParseError as exc:
         return _failed(runtime, snapshot, feed, state, exc, dispatch)
     outcome = _process(runtime, snapshot, feed, items, fetched_at, dispatch)
+    _discover_hub(runtime, feed, result)
     feedhealth.succeeded(
         runtime,
         snapshot,
@@ -118,6 +127,7 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
         state,
         dispatch,
         max_age=result.max_age,
+        pushed=pushed,
         arrivals=outcome.arrivals,
         fields={"etag": result.validators.etag, "last_modified": result.validators.last_modified},
     )
@@ -132,6 +142,44 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
         process_ms=_ms(time.time() - fetched_at),
     )
     return PollReport(feed.name, "ok", items=len(items), new=outcome.new, alerts=len(outcome.alerts))
+
+
+def process_push(
+    runtime: Runtime, name: str, body: bytes, content_type: str | None, dispatch: Dispatch
+) -> int:
+    """Content a WebSub hub pushed for feed ``name``: the same parse, claims and matching as a poll."""
+    snapshot = runtime.live.current()
+    feed = snapshot.config.feeds.get(name)
+    if feed is None:
+        raise UnknownTarget(f"feed {name!r} is not in the configuration")
+    received = time.time()
+    items = parse_source(feed, body, feed.url, content_type)
+    outcome = _process(runtime, snapshot, feed, items, received, dispatch)
+    _logger.info(
+        "feed.pushed",
+        feed=name,
+        items=len(items),
+        new=outcome.new,
+        alerts=len(outcome.alerts),
+        process_ms=_ms(time.time() - received),
+    )
+    return len(outcome.alerts)
+
+
+def _pushed(runtime: Runtime, feed: Feed) -> bool:
+    return bool(runtime.settings.websub_url) and push.live(runtime.store, feed.name)
+
+
+def _discover_hub(runtime: Runtime, feed: Feed, result: FetchResult) -> None:
+    """Subscribe through WebSub when the feed advertises a hub (never fails the poll)."""
+    if not runtime.settings.websub_url or feed.format != "feed":
+        return
+    try:
+        push.after_poll(
+            runtime.store, feed, result, runtime.settings.websub_url, runtime.settings.websub_lease
+        )
+    except AlertsError as exc:
+        _logger.warning("websub.subscribe_failed", feed=feed.name, error=str(exc))
 
 
 def _failed(

@@ -36,6 +36,8 @@ class Settings:
     redis_url: str
     dedupe_window: int
     host_concurrency: int = 2
+    websub_url: str | None = None  # public base URL of the WebSub callback server (None: no WebSub)
+    websub_lease: int = 86400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +49,8 @@ class Settings:
             redis_url=env.get("REDIS_URL") or DEFAULT_URL,
             dedupe_window=max(60, int(window)),
             host_concurrency=max(1, int(env.get("ALERTS_HOST_CONCURRENCY") or 2)),
+            websub_url=(env.get("ALERTS_WEBSUB_URL") or "").rstrip("/") or None,
+            websub_lease=int(parse_duration(env.get("ALERTS_WEBSUB_LEASE") or "1d")),
         )
 
 

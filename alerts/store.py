@@ -265,6 +265,33 @@ class Store:
         with _translate():
             return bool(self._redis.hdel(keys.feed_state(feed), field))
 
+    def websub_get(self, feed: str) -> dict[str, str]:
+        """The stored WebSub subscription fields of ``feed`` ({} when none)."""
+        with _translate():
+            return {str(k): str(v) for k, v in self._redis.hgetall(keys.websub(feed)).items()}
+
+    def websub_put(self, feed: str, fields: Mapping[str, str]) -> None:
+        """Store a WebSub subscription (replacing the previous one)."""
+        with _translate():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(keys.websub(feed))
+            pipe.hset(keys.websub(feed), mapping=dict(fields))  # type: ignore[arg-type]
+            pipe.sadd(keys.WEBSUB_FEEDS, feed)
+            pipe.execute()
+
+    def websub_delete(self, feed: str) -> None:
+        """Forget a WebSub subscription."""
+        with _translate():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(keys.websub(feed))
+            pipe.srem(keys.WEBSUB_FEEDS, feed)
+            pipe.execute()
+
+    def websub_feeds(self) -> list[str]:
+        """Feeds that have a WebSub subscription."""
+        with _translate():
+            return sorted(str(feed) for feed in self._redis.smembers(keys.WEBSUB_FEEDS))
+
     def due_feeds(self, now: float, limit: int = 1000) -> list[str]:
         """Pop the feeds due at ``now`` and book their next poll."""
         with _translate():

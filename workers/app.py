@@ -46,7 +46,12 @@ def _make_app() -> Celery:
                 "task": "alerts.tick",
                 "schedule": TICK_SECONDS,
                 "options": {"queue": POLL_QUEUE, "expires": max(1.0, TICK_SECONDS * 4)},
-            }
+            },
+            "websub-renew": {
+                "task": "alerts.websub_renew",
+                "schedule": 60.0,
+                "options": {"queue": POLL_QUEUE, "expires": 50.0},
+            },
         },
     )
     return app

@@ -1,4 +1,5 @@
-"""``alerts run``: one machine's whole service as two Celery workers under one supervisor.
+"""``alerts run``: one machine's whole service as two Celery workers under one supervisor
+(and the WebSub callback server when ``ALERTS_WEBSUB_URL`` is set).
 
 The poll worker (with the embedded beat) and the deliver worker have their own thread pools, so
 a slow or failing channel can never hold up polling, and a burst of polls never delays delivery.
@@ -23,10 +24,13 @@ def commands(poll_concurrency: int, deliver_concurrency: int) -> list[list[str]]
     """The two worker command lines."""
     celery = [sys.executable, "-m", "celery", "-A", "workers.app", "--quiet", "worker", *_COMMON]
     level = ["--loglevel", os.environ.get("ALERTS_LOG_LEVEL", "INFO")]
-    return [
+    workers = [
         [*celery, "--beat", "-Q", POLL_QUEUE, "-n", "poll@%h", "-c", str(poll_concurrency), *level],
         [*celery, "-Q", DELIVER_QUEUE, "-n", "deliver@%h", "-c", str(deliver_concurrency), *level],
     ]
+    if os.environ.get("ALERTS_WEBSUB_URL"):
+        workers.append([sys.executable, "-m", "workers.websub"])
+    return workers
 
 
 def run(poll_concurrency: int = 16, deliver_concurrency: int = 8) -> int:

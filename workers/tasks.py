@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import random
 from collections.abc import Sequence
 from typing import Any
 
 from alerts import log, pipeline
+from alerts import push as push_module
 from alerts.errors import AlertsError, TransientError, UnknownTarget
 from alerts.models import Alert
 from alerts.runtime import Runtime
@@ -47,6 +49,26 @@ def poll(feed: str) -> str:
     except AlertsError as exc:
         _logger.warning("feed.failed", feed=feed, error=str(exc), error_type=type(exc).__name__)
         return "failed"
+
+
+@app.task(name="alerts.push", ignore_result=True)
+def push(feed: str, body: str, content_type: str | None = None) -> int:
+    """Content a WebSub hub pushed (base64): parsed, matched and deduped like a poll."""
+    try:
+        return pipeline.process_push(
+            runtime(), feed, base64.b64decode(body), content_type, _enqueue_deliveries
+        )
+    except AlertsError as exc:
+        _logger.warning("feed.push_failed", feed=feed, error=str(exc), error_type=type(exc).__name__)
+        return 0
+
+
+@app.task(name="alerts.websub_renew", ignore_result=True, acks_late=False)
+def websub_renew() -> int:
+    """Renew WebSub leases close to expiry (beat sends this every minute)."""
+    if not runtime().settings.websub_url:
+        return 0
+    return push_module.renew(runtime().store)
 
 
 def _enqueue_deliveries(jobs: Sequence[tuple[Alert, str]]) -> None:
