@@ -194,3 +194,32 @@ def test_shortened_interval_takes_effect_at_once(store: Store) -> None:
     assert store.due_feeds(time.time() + 60) == []
     store.sync_schedule({"slow": 5.0}, "v2")
     assert store.due_feeds(time.time() + 6) == ["slow"]
+
+
+def test_ten_thousand_feeds_are_scheduled_once_per_interval_across_workers(store: Store) -> None:
+    """10,000 feeds sync fast, first polls spread out; four concurrent ticks never hand out a feed twice."""
+    import threading
+
+    feeds = {f"feed-{n}": 300.0 for n in range(10_000)}
+    started = time.perf_counter()
+    assert store.sync_schedule(feeds, "big") is True
+    assert time.perf_counter() - started < 5
+    booked = [score for _, score in store.client.zrange(keys.SCHEDULE, 0, -1, withscores=True)]
+    assert max(booked) - min(booked) > 50, "first polls are spread, not all at once"
+    moment = time.time() + len(feeds) / 100 + 1  # every first poll is due, no second one yet
+    handed: list[str] = []
+    lock = threading.Lock()
+
+    def tick() -> None:
+        while due := store.due_feeds(moment, limit=500):
+            with lock:
+                handed.extend(due)
+
+    threads = [threading.Thread(target=tick) for _ in range(4)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(handed) == len(feeds) and set(handed) == set(feeds), "every feed exactly once"
+    assert time.perf_counter() - started < 10
