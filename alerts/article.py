@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 from selectolax.lexbor import LexborHTMLParser
 
 from alerts.charset import decode_html
+from alerts.dates import parse_time
 from alerts.errors import FeedParseError
-from alerts.html import absolute_url, clean, document_base, parse_time
+from alerts.html import absolute_url, clean, document_base
 from alerts.regions import region_named
 
 METADATA_SELECTOR = "script#tawsiyat-metadata"

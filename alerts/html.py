@@ -14,12 +14,9 @@ faster than lxml; and it ships type hints (lxml has none in this project). Decod
 from __future__ import annotations
 
 import html
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
@@ -27,6 +24,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from w3lib.url import safe_url_string
 
 from alerts.charset import decode_html
+from alerts.dates import parse_time
 from alerts.errors import FeedParseError
 from alerts.keys import digest
 from alerts.models import FeedItem
@@ -45,7 +43,6 @@ _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
 # C0 controls that str.split does not treat as space, zero-width space, bidi marks and embeddings, BOM.
 _INVISIBLE = re.compile("[\x00-\x08\x0e-\x1b\x7f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _ATTRIBUTE = re.compile(r"@([A-Za-z_:][-\w:.]*)\s*$")
-_EPOCH = re.compile(r"[+-]?\d{9,}(?:\.\d+)?")
 _KEYS = ("item", "title", "link", "time", "summary", "categories")
 
 
@@ -256,43 +253,6 @@ def absolute_url(value: str | None, base: str) -> str | None:
             return None
         return str(safe_url_string(url))
     except ValueError:
-        return None
-
-
-def parse_time(value: object) -> datetime | None:
-    """An aware UTC datetime from ISO 8601, RFC 2822 or epoch seconds/milliseconds; None if unreadable.
-
-    Times without a zone are taken as UTC; epochs of zero or less mean "unknown" and give None.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return _epoch(float(value))
-    if not isinstance(value, str) or not (text := clean(value)):
-        return None
-    if _EPOCH.fullmatch(text):
-        return _epoch(float(text))
-    try:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            moment = parsedate_to_datetime(text)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, TypeError, IndexError, OverflowError):
-        return None
-
-
-def _epoch(seconds: float) -> datetime | None:
-    """Epoch seconds, milliseconds or microseconds (told apart by size) as UTC."""
-    if not math.isfinite(seconds) or seconds <= 0:
-        return None
-    if seconds >= 1e14:
-        seconds /= 1e6
-    elif seconds >= 1e11:  # 1e11 s is the year 5138; 1e11 ms is 1973
-        seconds /= 1e3
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
         return None
 
 

@@ -21,8 +21,9 @@ from jmespath.exceptions import JMESPathError
 from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
 
+from alerts.dates import parse_time
 from alerts.errors import FeedParseError
-from alerts.html import SUMMARY_LIMIT, TITLE_LIMIT, absolute_url, html_text, parse_time, text_id, truncate
+from alerts.html import SUMMARY_LIMIT, TITLE_LIMIT, absolute_url, html_text, text_id, truncate
 from alerts.models import FeedItem
 
 _KEYS = ("items", "title", "link", "time", "summary", "id", "categories")

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 from xml.sax import SAXParseException
@@ -25,6 +24,7 @@ import fastfeedparser
 import feedparser
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
+from alerts.dates import parse_time
 from alerts.errors import FeedParseError
 from alerts.models import FeedItem
 
@@ -232,16 +232,9 @@ def _date(entry: Mapping[str, Any], key: str) -> datetime | None:
         parsed = entry.get(f"{key}_parsed")
         if isinstance(parsed, time.struct_time):
             return datetime(*parsed[:5], min(parsed.tm_sec, 59), tzinfo=UTC)
-        value = _str(entry.get(key)).strip()
-        if not value:
-            return None
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError:
-            dt = parsedate_to_datetime(value)
-        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-    except (ValueError, TypeError, OverflowError, IndexError):
+    except (ValueError, TypeError, OverflowError):
         return None
+    return parse_time(_str(entry.get(key)))
 
 
 def _categories(tags: Any) -> tuple[str, ...]:

@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 import pytest
 
+from alerts.dates import parse_time
 from alerts.errors import FeedParseError
-from alerts.html import PRESETS, Selectors, parse_html, parse_time, text_id
+from alerts.html import PRESETS, Selectors, parse_html, text_id
 from alerts.keys import digest
 from alerts.text import normalise
 
