@@ -201,6 +201,7 @@ class SubscriberSpec(_Strict):
 
     name: Annotated[str, Field(min_length=1)]
     notify: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    fallback: Annotated[str, Field(min_length=1)] | None = None
 
 
 class SubscriptionSpec(_Strict):
@@ -273,7 +274,8 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] | None = N
         directory=directory,
         feeds={spec.name: spec.to_feed() for spec in feeds_file.feeds},
         subscribers={
-            spec.name: Subscriber(name=spec.name, notify=tuple(spec.notify)) for spec in subs_file.subscribers
+            spec.name: Subscriber(name=spec.name, notify=tuple(spec.notify), fallback=spec.fallback)
+            for spec in subs_file.subscribers
         },
         subscriptions=tuple(_subscription(spec) for spec in subs_file.subscriptions),
         secrets=frozenset(feeds_doc.secrets | subs_doc.secrets),
@@ -336,6 +338,9 @@ def _cross_check(
             if problem:
                 path = ("subscribers", index, "notify", position)
                 problems.append(subs_doc.problem(path, f"subscriber {subscriber.name!r}: {problem}"))
+        if subscriber.fallback and (problem := notify.url_problem(subscriber.fallback)):
+            where = ("subscribers", index, "fallback")
+            problems.append(subs_doc.problem(where, f"subscriber {subscriber.name!r}: fallback: {problem}"))
     for index, name in enumerate(subs_file.ops):
         if name not in subscriber_names:
             problems.append(subs_doc.problem(("ops", index), f"ops: unknown subscriber {name!r}"))

@@ -13,14 +13,15 @@ FEED_STATE = PREFIX + "feed:"  # HASH per feed: etag, last_modified, seeded, las
 POLL_LOCK = PREFIX + "lock:poll:"  # STRING per feed, held while one worker polls it
 ITEM_SEEN = PREFIX + "seen:"  # STRING per (feed, item id): processed once
 STORY_SENT = PREFIX + "story:"  # STRING per (subscriber, story key): alerted once
-DELIVERY = PREFIX + "delivery:"  # STRING per (subscriber, story, url): sending / sent
 WEBSUB = PREFIX + "websub:"  # HASH per feed: its WebSub subscription
 WEBSUB_FEEDS = PREFIX + "websub:feeds"  # SET of feeds with a subscription
+OUTBOX = PREFIX + "outbox:"  # HASH per delivery (subscriber, story, URL): state, attempts, alert
+OUTBOX_DUE = PREFIX + "outbox:due"  # ZSET delivery -> when to (re)try or check it
+OUTBOX_DEAD = PREFIX + "outbox:dead"  # ZSET delivery -> when it was given up
+HISTORY = PREFIX + "history"  # STREAM of sent and dead deliveries
 HOST_SLOTS = PREFIX + "host:"  # ZSET per host: poll slots in use (token -> expiry)
 
 POLL_LOCK_TTL_MS = 60_000
-DELIVERY_CLAIM_TTL = 300  # a crashed send is retried after this many seconds
-DELIVERY_DONE_TTL = 7 * 24 * 3600
 
 
 def digest(value: str) -> str:
@@ -43,6 +44,11 @@ def host_slots(host: str) -> str:
     return HOST_SLOTS + host
 
 
+def outbox(delivery: str) -> str:
+    """One delivery's record."""
+    return OUTBOX + "d:" + delivery
+
+
 def websub(feed: str) -> str:
     """The WebSub subscription of one feed."""
     return WEBSUB + "feed:" + feed
@@ -61,8 +67,3 @@ def item_seen(feed: str, item_id: str) -> str:
 def story_sent(subscriber: str, story_key: str) -> str:
     """Marks one story (canonical link or headline) as alerted to one subscriber."""
     return f"{STORY_SENT}{subscriber}:{digest(story_key)}"
-
-
-def delivery(subscriber: str, story: str, target: str) -> str:
-    """Tracks one alert to one of a subscriber's URLs."""
-    return f"{DELIVERY}{subscriber}:{story}:{target}"

@@ -56,6 +56,7 @@ class Subscriber:
 
     name: str
     notify: tuple[str, ...]
+    fallback: str | None = None  # receives alerts whose primary channel is dead
 
 
 @dataclass(frozen=True, slots=True)

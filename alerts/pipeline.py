@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from alerts import feedhealth, keys, log, notify, push, render
+from alerts import feedhealth, keys, log, notify, outbox, push
 from alerts.enrich import enrich
 from alerts.errors import (
     AlertsError,
@@ -341,58 +341,32 @@ def _alert(
     )
 
 
-def deliver(runtime: Runtime, alert: Alert, target: str, attempt: int = 0) -> Delivery:
-    """Send ``alert`` to the subscriber's URL whose digest is ``target``, at most once."""
+def deliver(runtime: Runtime, alert: Alert, target: str) -> Delivery:
+    """Record (if new) and send now the delivery of ``alert`` to the URL whose digest is ``target``."""
     subscriber = runtime.live.current().config.subscribers.get(alert.subscriber)
     if subscriber is None:
         raise UnknownTarget(f"subscriber {alert.subscriber!r} is not in the configuration")
     url = next((url for url in subscriber.notify if keys.digest(url) == target), None)
     if url is None:
         raise UnknownTarget(f"subscriber {alert.subscriber!r} no longer has target {target}")
-    key = keys.delivery(alert.subscriber, alert.story, target)
     where = notify.private(url)
-    if not runtime.store.claim(key, keys.DELIVERY_CLAIM_TTL, "sending"):
-        if runtime.store.get(key) == "sent":
-            _logger.info("alert.duplicate", subscriber=alert.subscriber, item=alert.item, target=where)
-            return Delivery(alert.subscriber, where, ok=True, error="already sent")
+    outbox.record(runtime.store, [(alert, target)])
+    delivery = outbox.delivery_id(alert.subscriber, alert.story, target)
+    outcome = outbox.deliver(runtime, delivery, outbox.Policy(max_age=runtime.settings.delivery_max_age))
+    record = runtime.store.outbox_get(delivery)
+    if outcome == "sent" or record.get("state") == "sent":
+        return Delivery(alert.subscriber, where, ok=True, error=None if outcome == "sent" else "already sent")
+    if outcome == "skipped":
         raise DeliveryInProgress(f"{where}: another worker is sending this alert")
-    handed_at = time.time()
-    try:
-        delivery = notify.send(url, render.title(alert), render.body(alert), alert.subscriber)
-    except DeliveryError as exc:
-        runtime.store.unlock(key)
-        _logger.warning(
-            "alert.failed",
-            subscriber=alert.subscriber,
-            feed=alert.feed,
-            item=alert.item,
-            target=where,
-            error=str(exc),
-            attempt=attempt,
-        )
-        raise
-    runtime.store.put(key, "sent", keys.DELIVERY_DONE_TTL)
-    _logger.info(
-        "alert.sent",
-        subscriber=alert.subscriber,
-        feed=alert.feed,
-        item=alert.item,
-        target=where,
-        title=alert.title,
-        pipeline_ms=round((handed_at - alert.fetched_at) * 1000, 1),
-        send_ms=round((time.time() - handed_at) * 1000, 1),
-    )
-    return delivery
+    raise DeliveryError(record.get("last_error") or f"{where}: not delivered")
 
 
 def deliver_inline(runtime: Runtime) -> Dispatch:
-    """A dispatch that sends right away in this process (``alerts once``); failures are logged."""
+    """A dispatch that records and sends right away in this process (``alerts once``)."""
 
     def dispatch(jobs: Sequence[tuple[Alert, str]]) -> None:
-        for alert, target in jobs:
-            try:
-                deliver(runtime, alert, target)
-            except AlertsError:
-                continue
+        ids = outbox.record(runtime.store, jobs)
+        if ids:
+            outbox.deliver_batch(runtime, ids)
 
     return dispatch

@@ -38,6 +38,7 @@ class Settings:
     host_concurrency: int = 2
     websub_url: str | None = None  # public base URL of the WebSub callback server (None: no WebSub)
     websub_lease: int = 86400
+    delivery_max_age: float = 6 * 3600.0  # a delivery still failing after this is dead
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
             host_concurrency=max(1, int(env.get("ALERTS_HOST_CONCURRENCY") or 2)),
             websub_url=(env.get("ALERTS_WEBSUB_URL") or "").rstrip("/") or None,
             websub_lease=int(parse_duration(env.get("ALERTS_WEBSUB_LEASE") or "1d")),
+            delivery_max_age=parse_duration(env.get("ALERTS_DELIVERY_MAX_AGE") or "6h"),
         )
 
 

@@ -84,6 +84,53 @@ return 0
 """
 
 
+# KEYS[1]: due zset; then one record key per delivery. ARGV[1]: due at, ARGV[2]: created at,
+# then per delivery: id, number of field pairs, field, value, ... Creates absent records only.
+_OUTBOX_CREATE = """
+local out = {}
+local a = 3
+for i = 2, #KEYS do
+  local id = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    for j = 0, n - 1 do redis.call('HSET', KEYS[i], ARGV[a + 2 + 2 * j], ARGV[a + 3 + 2 * j]) end
+    redis.call('HSET', KEYS[i], 'state', 'pending', 'attempts', 0, 'created', ARGV[2], 'updated', ARGV[2])
+    redis.call('ZADD', KEYS[1], ARGV[1], id)
+    out[i - 1] = 1
+  else
+    out[i - 1] = 0
+  end
+  a = a + 2 + 2 * n
+end
+return out
+"""
+
+# KEYS[1]: record, KEYS[2]: due zset. ARGV: id, now, lease. Takes a delivery that is pending,
+# retrying, or sending under an expired lease (its worker died); returns its fields, or nil.
+_OUTBOX_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return nil end
+local now = tonumber(ARGV[2])
+if state == 'sending' then
+  if tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > now then return nil end
+elseif state ~= 'pending' and state ~= 'retrying' then
+  return nil
+end
+redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + tonumber(ARGV[3]), 'updated', now)
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS[1]: due zset. ARGV: now, limit, lease. Deliveries due now, each booked lease seconds later
+# (so a sweep hands each to one worker; if that worker dies, a later sweep hands it out again).
+_OUTBOX_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[3]), id) end
+return due
+"""
+
+
 class Store:
     """State shared by every worker on every machine."""
 
@@ -93,6 +140,9 @@ class Store:
         self._claim_groups = client.register_script(_CLAIM_GROUPS)
         self._due = client.register_script(_DUE)
         self._acquire_slot = client.register_script(_ACQUIRE_SLOT)
+        self._outbox_create = client.register_script(_OUTBOX_CREATE)
+        self._outbox_claim = client.register_script(_OUTBOX_CLAIM)
+        self._outbox_due = client.register_script(_OUTBOX_DUE)
 
     @classmethod
     def from_url(cls, url: str = DEFAULT_URL) -> Store:
@@ -264,6 +314,103 @@ class Store:
         """Delete a state field: True if it was set (the opposite transition)."""
         with _translate():
             return bool(self._redis.hdel(keys.feed_state(feed), field))
+
+    def outbox_create(
+        self, records: Sequence[tuple[str, Mapping[str, str]]], due_at: float, now: float
+    ) -> list[bool]:
+        """Create delivery records that do not exist yet (pending, due at ``due_at``); True per new one."""
+        if not records:
+            return []
+        args: list[str | float] = [due_at, now]
+        for delivery, fields in records:
+            args += [delivery, len(fields)]
+            for name, value in fields.items():
+                args += [name, value]
+        record_keys = [keys.outbox(delivery) for delivery, _ in records]
+        with _translate():
+            result = self._outbox_create(keys=[keys.OUTBOX_DUE, *record_keys], args=args)
+        return [bool(flag) for flag in result]
+
+    def outbox_claim(self, delivery: str, now: float, lease: float) -> dict[str, str] | None:
+        """Take a delivery to send it (see _OUTBOX_CLAIM); its fields, or None if not ours to send."""
+        with _translate():
+            raw = self._outbox_claim(
+                keys=[keys.outbox(delivery), keys.OUTBOX_DUE], args=[delivery, now, lease]
+            )
+        if not raw:
+            return None
+        return {str(raw[i]): str(raw[i + 1]) for i in range(0, len(raw), 2)}
+
+    def outbox_finish(
+        self,
+        delivery: str,
+        fields: Mapping[str, str | int | float],
+        *,
+        retry_at: float | None = None,
+        dead_at: float | None = None,
+        ttl: int | None = None,
+        history: Mapping[str, str] | None = None,
+        history_len: int = 100_000,
+    ) -> None:
+        """Record an attempt's outcome: book a retry, or give up (dead), or finish; log it to history."""
+        key = keys.outbox(delivery)
+        with _translate():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hset(key, mapping=dict(fields))  # type: ignore[arg-type]
+            pipe.hdel(key, "lease_until")
+            if retry_at is not None:
+                pipe.zadd(keys.OUTBOX_DUE, {delivery: retry_at})
+            else:
+                pipe.zrem(keys.OUTBOX_DUE, delivery)
+            if dead_at is not None:
+                pipe.zadd(keys.OUTBOX_DEAD, {delivery: dead_at})
+            if ttl is not None:
+                pipe.expire(key, ttl)
+            if history is not None:
+                pipe.xadd(keys.HISTORY, dict(history), maxlen=history_len, approximate=True)  # type: ignore[arg-type]
+            pipe.execute()
+
+    def outbox_due(self, now: float, limit: int, lease: float) -> list[str]:
+        """Deliveries due now (new, retries, or abandoned by a dead worker), each booked ``lease`` later."""
+        with _translate():
+            return [str(d) for d in self._outbox_due(keys=[keys.OUTBOX_DUE], args=[now, limit, lease])]
+
+    def outbox_get(self, delivery: str) -> dict[str, str]:
+        """A delivery's record ({} when unknown)."""
+        with _translate():
+            return {str(k): str(v) for k, v in self._redis.hgetall(keys.outbox(delivery)).items()}
+
+    def outbox_dead(self, limit: int = 1000) -> list[str]:
+        """Dead deliveries, oldest first."""
+        with _translate():
+            return [str(d) for d in self._redis.zrange(keys.OUTBOX_DEAD, 0, limit - 1)]
+
+    def outbox_revive(self, delivery: str, now: float) -> bool:
+        """Move a dead delivery back to retrying, due now; False if it is not dead."""
+        with _translate():
+            if self._redis.zrem(keys.OUTBOX_DEAD, delivery) == 0:
+                return False
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hset(keys.outbox(delivery), mapping={"state": "retrying", "created": now, "updated": now})
+            pipe.persist(keys.outbox(delivery))
+            pipe.zadd(keys.OUTBOX_DUE, {delivery: now})
+            pipe.execute()
+            return True
+
+    def outbox_drop(self, delivery: str) -> bool:
+        """Forget a delivery (dead or not); False if unknown."""
+        with _translate():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(keys.outbox(delivery))
+            pipe.zrem(keys.OUTBOX_DEAD, delivery)
+            pipe.zrem(keys.OUTBOX_DUE, delivery)
+            return bool(pipe.execute()[0])
+
+    def history(self, since: float, count: int = 10_000) -> list[dict[str, str]]:
+        """History entries since ``since`` (unix seconds), oldest first."""
+        with _translate():
+            entries = self._redis.xrange(keys.HISTORY, min=f"{int(since * 1000)}-0", count=count)
+        return [{str(k): str(v) for k, v in (fields or {}).items()} for _, fields in entries or []]
 
     def websub_get(self, feed: str) -> dict[str, str]:
         """The stored WebSub subscription fields of ``feed`` ({} when none)."""

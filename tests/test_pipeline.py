@@ -13,7 +13,7 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from alerts import keys, pipeline
+from alerts import keys, outbox, pipeline
 from alerts.errors import DeliveryError, UnknownTarget
 from alerts.models import Alert, FeedItem
 from alerts.runtime import Runtime, Settings
@@ -457,10 +457,11 @@ def test_deliver_sends_once_through_apprise(
         "http://news.test/talks",
     ]
     assert len(_events(logs, "alert.sent")) == 1
-    assert runtime.store.get(keys.delivery("desk", alert.story, target)) == "sent"
+    delivery = outbox.delivery_id("desk", alert.story, target)
+    assert runtime.store.outbox_get(delivery)["state"] == "sent"
 
     with capture_logs() as logs:
-        again = pipeline.deliver(runtime, alert, target, attempt=1)
+        again = pipeline.deliver(runtime, alert, target)
     assert again.ok and again.error == "already sent"
     assert len(_events(logs, "alert.duplicate")) == 1 and not _events(logs, "alert.sent")
     assert len(webhook.received) == 1
@@ -472,33 +473,35 @@ def test_deliver_while_another_worker_is_sending_raises_in_progress(
     """While another worker holds the "sending" claim, deliver() raises DeliveryInProgress, sends nothing."""
     _one_feed_config(config_dir, feed_server, [webhook.apprise_url], ["gaza"])
     runtime, alert, target = _runtime(config_dir, redis_url), _alert(), keys.digest(webhook.apprise_url)
-    key = keys.delivery("desk", alert.story, target)
-    assert runtime.store.claim(key, keys.DELIVERY_CLAIM_TTL, "sending")
+    outbox.record(runtime.store, [(alert, target)])
+    delivery = outbox.delivery_id("desk", alert.story, target)
+    assert runtime.store.outbox_claim(delivery, time.time(), 60) is not None  # another worker
     with pytest.raises(pipeline.DeliveryInProgress):
         pipeline.deliver(runtime, alert, target)
-    assert webhook.received == [] and runtime.store.get(key) == "sending"
+    assert webhook.received == [] and runtime.store.outbox_get(delivery)["state"] == "sending"
 
 
 def test_deliver_to_failing_sink_raises_and_can_be_retried(
     feed_server: FeedServer, config_dir: Path, redis_url: str
 ) -> None:
-    """A refusing sink raises DeliveryError, logs alert.failed and frees the claim, so a retry sends once."""
+    """A refusing sink raises DeliveryError, logs alert.failed and books a retry, which then sends once."""
     sink = WebhookSink(status=500).start()
     try:
         _one_feed_config(config_dir, feed_server, [sink.apprise_url], ["gaza"])
         runtime, alert, target = _runtime(config_dir, redis_url), _alert(), keys.digest(sink.apprise_url)
         with capture_logs() as logs, pytest.raises(DeliveryError):
-            pipeline.deliver(runtime, alert, target, attempt=0)
+            pipeline.deliver(runtime, alert, target)
         failed = _events(logs, "alert.failed")
-        assert len(failed) == 1 and failed[0]["subscriber"] == "desk" and failed[0]["attempt"] == 0
+        assert len(failed) == 1 and failed[0]["subscriber"] == "desk" and failed[0]["attempt"] == 1
         assert not _events(logs, "alert.sent")
-        assert runtime.store.get(keys.delivery("desk", alert.story, target)) is None
+        record = runtime.store.outbox_get(outbox.delivery_id("desk", alert.story, target))
+        assert record["state"] == "retrying" and "500" in record["last_error"]
         assert sink.received == []
 
         sink.status = 200
-        assert pipeline.deliver(runtime, alert, target, attempt=1).ok
+        assert pipeline.deliver(runtime, alert, target).ok
         assert sink.titles() == ["Gaza ceasefire talks resume"]
-        pipeline.deliver(runtime, alert, target, attempt=2)
+        pipeline.deliver(runtime, alert, target)
         assert len(sink.received) == 1
     finally:
         sink.stop()

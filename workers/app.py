@@ -33,7 +33,7 @@ def _make_app() -> Celery:
         accept_content=["json"],
         task_queues=[_queue(POLL_QUEUE), _queue(DELIVER_QUEUE)],
         task_default_queue=POLL_QUEUE,
-        task_routes={"alerts.deliver": {"queue": DELIVER_QUEUE}},
+        task_routes={"alerts.deliver_batch": {"queue": DELIVER_QUEUE}},
         worker_prefetch_multiplier=4,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
@@ -46,6 +46,11 @@ def _make_app() -> Celery:
                 "task": "alerts.tick",
                 "schedule": TICK_SECONDS,
                 "options": {"queue": POLL_QUEUE, "expires": max(1.0, TICK_SECONDS * 4)},
+            },
+            "sweep": {
+                "task": "alerts.sweep",
+                "schedule": 1.0,
+                "options": {"queue": POLL_QUEUE, "expires": 5.0},
             },
             "websub-renew": {
                 "task": "alerts.websub_renew",

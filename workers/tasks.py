@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import base64
 import functools
-import random
 from collections.abc import Sequence
-from typing import Any
 
-from alerts import log, pipeline
+from alerts import log, outbox, pipeline
 from alerts import push as push_module
-from alerts.errors import AlertsError, TransientError, UnknownTarget
+from alerts.errors import AlertsError
 from alerts.models import Alert
 from alerts.runtime import Runtime
 from workers.app import DELIVER_QUEUE, POLL_QUEUE, app
 
-MAX_DELIVERY_RETRIES = 10
 _logger = log.get("alerts.tasks")
 
 
@@ -23,11 +20,6 @@ _logger = log.get("alerts.tasks")
 def runtime() -> Runtime:
     """This worker process's runtime, built once from the environment."""
     return Runtime.from_env()
-
-
-def backoff(retries: int, base: float = 2.0, cap: float = 600.0) -> float:
-    """Exponential backoff with full jitter: up to base * 2**retries seconds, at most ``cap``."""
-    return float(random.uniform(0.5, 1.0) * min(cap, base * 2**retries))
 
 
 @app.task(name="alerts.tick", ignore_result=True, acks_late=False)
@@ -72,33 +64,35 @@ def websub_renew() -> int:
 
 
 def _enqueue_deliveries(jobs: Sequence[tuple[Alert, str]]) -> None:
-    """One deliver task per (alert, URL), sent over one producer connection."""
-    if not jobs:
+    """Record the deliveries in the outbox, then queue them in batches over one producer connection.
+
+    If the broker is down the records stay pending and the sweep hands them out later: nothing is
+    lost, and the poll's claims stand (so nothing is alerted twice either).
+    """
+    ids = outbox.record(runtime().store, jobs)
+    _send_batches(ids)
+
+
+def _send_batches(ids: Sequence[str]) -> None:
+    if not ids:
         return
-    with app.producer_or_acquire() as producer:
-        for alert, target in jobs:
-            deliver.apply_async((alert.to_json(), target), queue=DELIVER_QUEUE, producer=producer)
-
-
-@app.task(name="alerts.deliver", bind=True, ignore_result=True, max_retries=MAX_DELIVERY_RETRIES)
-def deliver(self: Any, alert: dict[str, Any], target: str) -> bool:
-    """Send one alert to one URL; transient failures retry with exponential backoff."""
-    decoded = Alert.from_json(alert)
     try:
-        pipeline.deliver(runtime(), decoded, target, attempt=self.request.retries)
-    except UnknownTarget as exc:
-        _logger.warning("alert.dropped", subscriber=decoded.subscriber, item=decoded.item, error=str(exc))
-        return False
-    except TransientError as exc:
-        if self.request.retries >= MAX_DELIVERY_RETRIES:
-            _logger.error(
-                "alert.failed",
-                subscriber=decoded.subscriber,
-                item=decoded.item,
-                error=str(exc),
-                final=True,
-                attempts=self.request.retries + 1,
-            )
-            return False
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
-    return True
+        with app.producer_or_acquire() as producer:
+            for batch in outbox.batches(ids):
+                deliver_batch.apply_async((batch,), queue=DELIVER_QUEUE, producer=producer)
+    except Exception as exc:  # kombu raises many kinds; the sweep will hand these out
+        _logger.warning("outbox.enqueue_deferred", deliveries=len(ids), error=str(exc))
+
+
+@app.task(name="alerts.deliver_batch", ignore_result=True)
+def deliver_batch(ids: list[str]) -> dict[str, int]:
+    """Send a batch of outbox deliveries, each on its own (retries are booked in the outbox)."""
+    return outbox.deliver_batch(runtime(), ids)
+
+
+@app.task(name="alerts.sweep", ignore_result=True, acks_late=False)
+def sweep() -> int:
+    """Hand out deliveries that are due: lost tasks, retries, claims of dead workers (every second)."""
+    ids = outbox.sweep(runtime().store)
+    _send_batches(ids)
+    return len(ids)

@@ -1,0 +1,251 @@
+"""A durable outbox: every (subscriber, story, URL) delivery is a Redis record before any task runs.
+
+States: ``pending`` -> ``sending`` (claimed under a lease) -> ``sent`` | ``retrying`` -> ... ->
+``dead`` (after ``max_age``; ``alerts dlq`` lists, retries or drops it). Tasks only carry record
+ids; a sweep (beat, every second) hands out what is due: new records whose task was lost, retries
+whose time has come, and claims whose worker died (lease expired). So a worker killed at any point
+loses nothing, and nothing is sent twice, except in one window: killed after the channel accepted
+a message and before the record says ``sent``; that message is sent again when the lease expires.
+
+Deliveries of one batch are sent concurrently, each on its own: a slow or failing URL never
+blocks or repeats the others. Failures retry with exponential backoff and jitter; a subscriber's
+``fallback:`` URL receives alerts whose primary channel is dead.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from alerts import keys, log, notify, render
+from alerts.errors import DeliveryError
+from alerts.models import Alert, Subscriber
+from alerts.runtime import Runtime
+from alerts.store import Store
+
+BATCH = 50  # deliveries per task: a 10,000-subscriber fan-out is 200 broker messages, not 10,000
+LEASE = 120.0  # a claim older than this belonged to a dead worker
+SWEEP_LEASE = 30.0  # a record handed to a task is not handed out again before this
+SEND_THREADS = 16
+_logger = log.get("alerts.outbox")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How long to keep trying, and how long to remember."""
+
+    max_age: float = 6 * 3600.0
+    retention: int = 7 * 86400
+    backoff_base: float = 5.0
+    backoff_cap: float = 15 * 60.0
+
+    def retry_delay(self, attempts: int) -> float:
+        """Exponential backoff with full jitter after ``attempts`` failed sends."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** max(0, attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def delivery_id(subscriber: str, story: str, target: str) -> str:
+    """The id of one (subscriber, story, URL) delivery."""
+    return keys.digest(f"{subscriber}\x1f{story}\x1f{target}")
+
+
+def record(store: Store, jobs: Sequence[tuple[Alert, str]], now: float | None = None) -> list[str]:
+    """Write a pending record per (alert, URL digest); the ids of the new ones, grouped by URL."""
+    now = time.time() if now is None else now
+    records = []
+    for alert, target in jobs:
+        fields = {
+            "alert": json.dumps(alert.to_json(), ensure_ascii=False),
+            "subscriber": alert.subscriber,
+            "target": target,
+            "feed": alert.feed,
+            "title": alert.title[:300],
+        }
+        records.append((delivery_id(alert.subscriber, alert.story, target), fields))
+    created = store.outbox_create(records, due_at=now + SWEEP_LEASE, now=now)
+    new = [
+        (fields["target"], delivery) for (delivery, fields), ok in zip(records, created, strict=True) if ok
+    ]
+    return [delivery for _, delivery in sorted(new)]  # one URL's deliveries together in batches
+
+
+def batches(ids: Sequence[str], size: int = BATCH) -> list[list[str]]:
+    """``ids`` cut into batches."""
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def sweep(store: Store, now: float | None = None, limit: int = 2000) -> list[str]:
+    """Deliveries to hand out again: lost tasks, due retries, claims of dead workers."""
+    return store.outbox_due(time.time() if now is None else now, limit, SWEEP_LEASE)
+
+
+def deliver_batch(runtime: Runtime, ids: Sequence[str], policy: Policy | None = None) -> dict[str, int]:
+    """Send each delivery of the batch, concurrently; outcome -> count."""
+    policy = policy or Policy(max_age=runtime.settings.delivery_max_age)
+    counts: dict[str, int] = defaultdict(int)
+    if len(ids) == 1:
+        counts[deliver(runtime, ids[0], policy)] += 1
+        return dict(counts)
+    with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(ids))) as pool:
+        # each send runs in a copy of this context, so its log lines keep the task id
+        futures = [pool.submit(contextvars.copy_context().run, deliver, runtime, d, policy) for d in ids]
+        for future in futures:
+            counts[future.result()] += 1
+    return dict(counts)
+
+
+def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
+    """Claim, send and record one delivery: ``sent``, ``retrying``, ``dead``, ``dropped`` or ``skipped``."""
+    store = runtime.store
+    claimed_at = time.time()
+    fields = store.outbox_claim(delivery, claimed_at, LEASE)
+    if fields is None:
+        state = store.outbox_get(delivery).get("state")
+        if state == "sent":
+            _logger.info("alert.duplicate", delivery=delivery)
+        return "skipped"
+    alert = Alert.from_json(json.loads(fields["alert"]))
+    subscriber = runtime.live.current().config.subscribers.get(alert.subscriber)
+    url = _url(subscriber, fields["target"])
+    if url is None:
+        store.outbox_drop(delivery)
+        _logger.warning(
+            "alert.dropped",
+            delivery=delivery,
+            subscriber=alert.subscriber,
+            error="subscriber or URL no longer configured",
+        )
+        return "dropped"
+    where = notify.private(url)
+    try:
+        notify.send(url, render.title(alert), render.body(alert), alert.subscriber)
+    except DeliveryError as exc:
+        return _failed(runtime, delivery, fields, alert, where, str(exc), policy)
+    sent_at = time.time()
+    latency = sent_at - alert.fetched_at if alert.fetched_at else None
+    store.outbox_finish(
+        delivery,
+        {"state": "sent", "sent_at": sent_at, "updated": sent_at, "last_error": ""},
+        ttl=policy.retention,
+        history=_history(alert, where, "sent", sent_at, latency),
+    )
+    _logger.info(
+        "alert.sent",
+        delivery=delivery,
+        subscriber=alert.subscriber,
+        feed=alert.feed,
+        item=alert.item,
+        target=where,
+        title=alert.title,
+        attempt=int(fields.get("attempts") or 1),
+        pipeline_ms=round((claimed_at - alert.fetched_at) * 1000, 1) if alert.fetched_at else None,
+        send_ms=round((sent_at - claimed_at) * 1000, 1),
+    )
+    return "sent"
+
+
+def _failed(
+    runtime: Runtime,
+    delivery: str,
+    fields: dict[str, str],
+    alert: Alert,
+    where: str,
+    error: str,
+    policy: Policy,
+) -> str:
+    store, now = runtime.store, time.time()
+    attempts = int(fields.get("attempts") or 1)
+    age = now - float(fields.get("created") or now)
+    if age + policy.retry_delay(attempts) <= policy.max_age:
+        retry_at = now + policy.retry_delay(attempts)
+        store.outbox_finish(
+            delivery, {"state": "retrying", "last_error": error[:500], "updated": now}, retry_at=retry_at
+        )
+        _logger.warning(
+            "alert.failed",
+            delivery=delivery,
+            subscriber=alert.subscriber,
+            feed=alert.feed,
+            item=alert.item,
+            target=where,
+            error=error,
+            attempt=attempts,
+            retry_in=round(retry_at - now, 1),
+        )
+        return "retrying"
+    store.outbox_finish(
+        delivery,
+        {"state": "dead", "last_error": error[:500], "updated": now},
+        dead_at=now,
+        history=_history(alert, where, "dead", now, None),
+    )
+    _logger.error(
+        "alert.failed",
+        delivery=delivery,
+        subscriber=alert.subscriber,
+        feed=alert.feed,
+        item=alert.item,
+        target=where,
+        error=error,
+        attempt=attempts,
+        final=True,
+    )
+    _fall_back(runtime, alert, fields)
+    return "dead"
+
+
+def _fall_back(runtime: Runtime, alert: Alert, fields: dict[str, str]) -> None:
+    """Queue the alert for the subscriber's fallback URL (picked up by the next sweep)."""
+    subscriber = runtime.live.current().config.subscribers.get(alert.subscriber)
+    if subscriber is None or not subscriber.fallback or fields.get("fallback"):
+        return
+    target = keys.digest(subscriber.fallback)
+    records = [
+        (
+            delivery_id(alert.subscriber, alert.story, target),
+            {
+                "alert": fields["alert"],
+                "subscriber": alert.subscriber,
+                "target": target,
+                "feed": alert.feed,
+                "title": alert.title[:300],
+                "fallback": "1",
+            },
+        )
+    ]
+    now = time.time()
+    if runtime.store.outbox_create(records, due_at=now, now=now) == [True]:
+        _logger.info(
+            "alert.fallback",
+            subscriber=alert.subscriber,
+            item=alert.item,
+            target=notify.private(subscriber.fallback),
+        )
+
+
+def _url(subscriber: Subscriber | None, target: str) -> str | None:
+    if subscriber is None:
+        return None
+    candidates = [*subscriber.notify, *([subscriber.fallback] if subscriber.fallback else [])]
+    return next((url for url in candidates if keys.digest(url) == target), None)
+
+
+def _history(alert: Alert, where: str, state: str, at: float, latency: float | None) -> dict[str, str]:
+    return {
+        "at": f"{at:.3f}",
+        "state": state,
+        "subscriber": alert.subscriber,
+        "feed": alert.feed,
+        "item": alert.item,
+        "title": alert.title[:300],
+        "link": alert.link or "",
+        "target": where,
+        "latency": f"{latency:.3f}" if latency is not None else "",
+    }
