@@ -6,11 +6,13 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from alerts import embedded, feedstatus, log, notify, pipeline
-from alerts.config import Config, load_config
+from alerts.config import Config, load_config, parse_duration
 from alerts.errors import AlertsError, ConfigError
 from alerts.explain import Explainer
 from alerts.regions import region_named
@@ -56,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     feeds = commands.add_parser("feeds", help="health of every feed: last success, errors, schedule")
     feeds.add_argument("--json", action="store_true", help="machine-readable output")
     feeds.set_defaults(handler=_feeds)
+    dlq = commands.add_parser("dlq", help="dead deliveries: list, retry or drop them")
+    dlq.add_argument("action", choices=["list", "retry", "drop"])
+    dlq.add_argument("delivery", nargs="?", help="the delivery id (retry, drop)")
+    dlq.add_argument("--json", action="store_true", help="machine-readable list")
+    dlq.set_defaults(handler=_dlq)
+    history = commands.add_parser("history", help="what was sent, where, when, and how fast")
+    history.add_argument("--subscriber", help="only this subscriber")
+    history.add_argument("--since", default="1h", help="how far back (30m, 6h, 2d; default 1h)")
+    history.add_argument("--json", action="store_true", help="one JSON object per line")
+    history.set_defaults(handler=_history)
     send_test = commands.add_parser("send-test", help="send a test message to each URL of a subscriber")
     send_test.add_argument("subscriber")
     send_test.set_defaults(handler=_send_test)
@@ -155,6 +167,63 @@ def _feeds(args: argparse.Namespace) -> int:
     _use_redis()
     rows = feedstatus.rows(config, Store.from_url(os.environ["REDIS_URL"]))
     print(json.dumps(rows, ensure_ascii=False) if args.json else feedstatus.table(rows))
+    return 0
+
+
+def _store() -> Store:
+    _load()
+    _use_redis()
+    return Store.from_url(os.environ["REDIS_URL"])
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    store = _store()
+    if args.action == "list":
+        rows = []
+        for delivery in store.outbox_dead():
+            record = store.outbox_get(delivery)
+            rows.append({"delivery": delivery, **{k: record.get(k, "") for k in _DLQ_FIELDS}})
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            for row in rows:
+                print(
+                    f"{row['delivery']}  {row['subscriber']}  {row['feed']}  attempts={row['attempts']}  "
+                    f"{row['title'][:60]!r}  {log.redact(row['last_error'])[:80]}"
+                )
+            print(f"{len(rows)} dead deliveries")
+        return 0
+    if not args.delivery:
+        print(f"dlq {args.action} needs a delivery id (see alerts dlq list)", file=sys.stderr)
+        return 2
+    done = (
+        store.outbox_revive(args.delivery, time.time())
+        if args.action == "retry"
+        else store.outbox_drop(args.delivery)
+    )
+    print(f"{args.action}: {args.delivery}: {'done' if done else 'not found'}")
+    return 0 if done else 1
+
+
+_DLQ_FIELDS = ("subscriber", "feed", "title", "attempts", "last_error", "updated")
+
+
+def _history(args: argparse.Namespace) -> int:
+    store = _store()
+    since = time.time() - parse_duration(args.since)
+    entries = [
+        e for e in store.history(since) if not args.subscriber or e.get("subscriber") == args.subscriber
+    ]
+    for entry in entries:
+        if args.json:
+            print(json.dumps(entry, ensure_ascii=False))
+            continue
+        when = datetime.fromtimestamp(float(entry["at"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
+        latency = f"{float(entry['latency']):.1f}s" if entry.get("latency") else "-"
+        print(
+            f"{when}  {entry['state']:<4}  {entry['subscriber']:<12} {latency:>7}  {entry['target']}  "
+            f"{entry['title'][:70]}"
+        )
     return 0
 
 

@@ -1,0 +1,178 @@
+"""The durable outbox: lost tasks, dead workers, retries, dead deliveries, fallback, DLQ and history."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from alerts import keys, outbox
+from alerts.models import Alert
+from alerts.runtime import Runtime, Settings
+from alerts.store import Store
+from tests.harness.configs import write_config
+from tests.harness.servers import WebhookSink
+
+ALERTS = Path(sys.executable).with_name("alerts")
+
+
+def _alert(story: str = "s1", title: str = "Gaza ceasefire talks resume") -> Alert:
+    return Alert(
+        subscriber="desk",
+        story=story,
+        item=f"item-{story}",
+        feed="wire",
+        title=title,
+        link=f"http://news.test/{story}",
+        fetched_at=time.time(),
+    )
+
+
+@pytest.fixture
+def refusing() -> Iterator[WebhookSink]:
+    """A webhook sink answering 503 (until told otherwise)."""
+    sink = WebhookSink(status=503).start()
+    yield sink
+    sink.stop()
+
+
+def _runtime(config_dir: Path, redis_url: str, notify: list[str], fallback: str | None = None) -> Runtime:
+    subscriber: dict[str, object] = {"name": "desk", "notify": notify}
+    if fallback:
+        subscriber["fallback"] = fallback
+    write_config(
+        config_dir,
+        [{"name": "wire", "url": "http://127.0.0.1:9/x.xml"}],
+        [subscriber],
+        [{"name": "watch", "subscribers": ["desk"], "keywords": ["gaza"]}],
+    )
+    return Runtime(Settings(config_dir=config_dir, redis_url=redis_url, dedupe_window=3600))
+
+
+def test_a_recorded_delivery_whose_task_was_lost_is_handed_out_by_the_sweep(
+    webhook: WebhookSink, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """Records written but never queued (broker down, worker killed) come back from the sweep once."""
+    runtime = _runtime(config_dir, redis_url, [webhook.apprise_url])
+    ids = outbox.record(store, [(_alert(), keys.digest(webhook.apprise_url))])
+    assert len(ids) == 1 and outbox.record(store, [(_alert(), keys.digest(webhook.apprise_url))]) == []
+    assert outbox.sweep(store) == [], "not due while its task may still be on its way"
+    later = time.time() + outbox.SWEEP_LEASE + 1
+    assert outbox.sweep(store, later) == ids
+    assert outbox.sweep(store, later) == [], "handed to one worker only"
+    assert outbox.deliver_batch(runtime, ids) == {"sent": 1}
+    assert outbox.deliver_batch(runtime, ids) == {"skipped": 1}
+    assert webhook.titles() == ["Gaza ceasefire talks resume"]
+    assert outbox.sweep(store, later + 3600) == [], "a sent delivery is never handed out again"
+
+
+def test_a_claim_of_a_dead_worker_expires_and_the_delivery_is_sent_once(
+    webhook: WebhookSink, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """A worker that claimed a delivery and died: after the lease, the sweep hands it out again."""
+    runtime = _runtime(config_dir, redis_url, [webhook.apprise_url])
+    [delivery] = outbox.record(store, [(_alert(), keys.digest(webhook.apprise_url))])
+    assert store.outbox_claim(delivery, time.time(), outbox.LEASE) is not None  # then the worker dies
+    assert outbox.deliver_batch(runtime, [delivery]) == {"skipped": 1}, "its lease still holds"
+    assert outbox.sweep(store, time.time() + outbox.SWEEP_LEASE + 1) == []
+    after_lease = time.time() + outbox.LEASE + 1
+    assert outbox.sweep(store, after_lease) == [delivery]
+    assert store.outbox_claim(delivery, after_lease, outbox.LEASE) is not None
+    assert store.outbox_get(delivery)["attempts"] == "2"
+
+
+def test_failures_retry_with_backoff_then_die_and_go_to_the_fallback(
+    refusing: WebhookSink, webhook: WebhookSink, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """A failing URL is retried later (backoff), dead after max age; the fallback URL gets the alert."""
+    runtime = _runtime(config_dir, redis_url, [refusing.apprise_url], fallback=webhook.apprise_url)
+    [delivery] = outbox.record(store, [(_alert(), keys.digest(refusing.apprise_url))])
+    policy = outbox.Policy(max_age=3600, backoff_base=10)
+    with capture_logs() as logs:
+        assert outbox.deliver(runtime, delivery, policy) == "retrying"
+    record = store.outbox_get(delivery)
+    assert record["state"] == "retrying" and "503" in record["last_error"]
+    due = store.client.zscore(keys.OUTBOX_DUE, delivery)
+    assert due is not None and time.time() + 4 <= due <= time.time() + 11
+    assert [event["event"] for event in logs if event["event"].startswith("alert.")] == ["alert.failed"]
+    with capture_logs() as logs:
+        assert outbox.deliver(runtime, delivery, outbox.Policy(max_age=0)) == "dead"
+    assert any(event.get("final") for event in logs if event["event"] == "alert.failed")
+    assert store.outbox_dead() == [delivery]
+    [fallback] = outbox.sweep(store, time.time() + 1)
+    assert outbox.deliver_batch(runtime, [fallback]) == {"sent": 1}
+    assert webhook.titles() == ["Gaza ceasefire talks resume"] and refusing.received == []
+
+
+def test_one_slow_url_does_not_hold_up_the_rest_of_its_batch(
+    webhook: WebhookSink, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """Deliveries of one batch are sent concurrently: twenty alerts arrive while a slow one waits."""
+    import threading
+
+    slow = WebhookSink().start()
+    gate = threading.Event()
+    slow.on_receive = lambda _: gate.wait(3)
+    try:
+        runtime = _runtime(config_dir, redis_url, [webhook.apprise_url, slow.apprise_url])
+        jobs = [(_alert("slow", "Slow one"), keys.digest(slow.apprise_url))]
+        jobs += [(_alert(f"s{n}", f"Story {n}"), keys.digest(webhook.apprise_url)) for n in range(20)]
+        ids = outbox.record(store, jobs)
+        worker = threading.Thread(target=outbox.deliver_batch, args=(runtime, ids))
+        started = time.monotonic()
+        worker.start()
+        deadline = time.monotonic() + 2
+        while len(webhook.received) < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(webhook.received) == 20 and time.monotonic() - started < 2
+        gate.set()
+        worker.join(10)
+    finally:
+        slow.stop()
+
+
+def test_dlq_and_history_commands(
+    refusing: WebhookSink, webhook: WebhookSink, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """`alerts dlq list/retry/drop` manage dead deliveries; `alerts history` shows sent and dead ones."""
+    runtime = _runtime(config_dir, redis_url, [refusing.apprise_url, webhook.apprise_url])
+    target = keys.digest(refusing.apprise_url)
+    outbox.record(store, [(_alert("a", "Story A"), target), (_alert("b", "Story B"), target)])
+    dead_ids = [outbox.delivery_id("desk", story, target) for story in ("a", "b")]
+    [sent_id] = outbox.record(store, [(_alert("c", "Story C"), keys.digest(webhook.apprise_url))])
+    for delivery in dead_ids:
+        assert outbox.deliver(runtime, delivery, outbox.Policy(max_age=0)) == "dead"
+    assert outbox.deliver(runtime, sent_id, outbox.Policy()) == "sent"
+    env = {**os.environ, "ALERTS_CONFIG": str(config_dir), "REDIS_URL": redis_url}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ALERTS), *args], env=env, capture_output=True, text=True, timeout=60)
+
+    listed = json.loads(run("dlq", "list", "--json").stdout)
+    assert sorted(row["delivery"] for row in listed) == sorted(dead_ids)
+    assert all(row["attempts"] == "1" and "503" in row["last_error"] for row in listed)
+    refusing.status = 200
+    assert run("dlq", "retry", dead_ids[0]).returncode == 0
+    assert run("dlq", "drop", dead_ids[1]).returncode == 0
+    assert run("dlq", "drop", dead_ids[1]).returncode == 1
+    assert json.loads(run("dlq", "list", "--json").stdout) == []
+    assert outbox.deliver_batch(runtime, outbox.sweep(store, time.time() + 1)) == {"sent": 1}
+    assert refusing.titles() == ["Story A"]
+    history = [json.loads(line) for line in run("history", "--json", "--since", "10m").stdout.splitlines()]
+    assert [(h["state"], h["title"]) for h in history] == [
+        ("dead", "Story A"),
+        ("dead", "Story B"),
+        ("sent", "Story C"),
+        ("sent", "Story A"),
+    ]
+    assert all(h["subscriber"] == "desk" and "json://" in h["target"] for h in history)
+    assert run("history", "--subscriber", "nobody").stdout == ""
+    text = run("history").stdout
+    assert "Story C" in text and "sent" in text
