@@ -21,8 +21,6 @@ OUTBOX_DEAD = PREFIX + "outbox:dead"  # ZSET delivery -> when it was given up
 HISTORY = PREFIX + "history"  # STREAM of sent and dead deliveries
 HOST_SLOTS = PREFIX + "host:"  # ZSET per host: poll slots in use (token -> expiry)
 
-POLL_LOCK_TTL_MS = 60_000
-
 
 def digest(value: str) -> str:
     """A short, stable, key-safe digest of an arbitrary string."""

@@ -56,7 +56,12 @@ def delivery_id(subscriber: str, story: str, target: str) -> str:
     return keys.digest(f"{subscriber}\x1f{story}\x1f{target}")
 
 
-def record(store: Store, jobs: Sequence[tuple[Alert, str]], now: float | None = None) -> list[str]:
+def record(
+    store: Store,
+    jobs: Sequence[tuple[Alert, str]],
+    now: float | None = None,
+    sweep_lease: float = SWEEP_LEASE,
+) -> list[str]:
     """Write a pending record per (alert, URL digest); the ids of the new ones, grouped by URL."""
     now = time.time() if now is None else now
     records = []
@@ -69,7 +74,7 @@ def record(store: Store, jobs: Sequence[tuple[Alert, str]], now: float | None = 
             "title": alert.title[:300],
         }
         records.append((delivery_id(alert.subscriber, alert.story, target), fields))
-    created = store.outbox_create(records, due_at=now + SWEEP_LEASE, now=now)
+    created = store.outbox_create(records, due_at=now + sweep_lease, now=now)
     new = [
         (fields["target"], delivery) for (delivery, fields), ok in zip(records, created, strict=True) if ok
     ]
@@ -81,9 +86,11 @@ def batches(ids: Sequence[str], size: int = BATCH) -> list[list[str]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def sweep(store: Store, now: float | None = None, limit: int = 2000) -> list[str]:
+def sweep(
+    store: Store, now: float | None = None, limit: int = 2000, sweep_lease: float = SWEEP_LEASE
+) -> list[str]:
     """Deliveries to hand out again: lost tasks, due retries, claims of dead workers."""
-    return store.outbox_due(time.time() if now is None else now, limit, SWEEP_LEASE)
+    return store.outbox_due(time.time() if now is None else now, limit, sweep_lease)
 
 
 def deliver_batch(runtime: Runtime, ids: Sequence[str], policy: Policy | None = None) -> dict[str, int]:
@@ -105,7 +112,7 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
     """Claim, send and record one delivery: ``sent``, ``retrying``, ``dead``, ``dropped`` or ``skipped``."""
     store = runtime.store
     claimed_at = time.time()
-    fields = store.outbox_claim(delivery, claimed_at, LEASE)
+    fields = store.outbox_claim(delivery, claimed_at, runtime.settings.delivery_lease)
     if fields is None:
         state = store.outbox_get(delivery).get("state")
         if state == "sent":

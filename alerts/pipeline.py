@@ -68,7 +68,7 @@ def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
     if feed is None:
         raise UnknownTarget(f"feed {name!r} is not in the configuration")
     lock = keys.poll_lock(name)
-    if runtime.store.try_lock(lock, keys.POLL_LOCK_TTL_MS) is None:
+    if runtime.store.try_lock(lock, runtime.settings.claim_hold * 1000) is None:
         _logger.debug("feed.busy", feed=name)
         return PollReport(name, "busy")
     try:
@@ -80,7 +80,7 @@ def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
 def _poll_locked(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatch: Dispatch) -> PollReport:
     store = runtime.store
     host = urlsplit(feed.url).hostname or feed.url
-    slot = store.acquire_slot(host, runtime.settings.host_concurrency, keys.POLL_LOCK_TTL_MS / 1000)
+    slot = store.acquire_slot(host, runtime.settings.host_concurrency, runtime.settings.claim_hold)
     if slot is None:
         store.reschedule(feed.name, time.time() + random.uniform(0.2, 1.0))
         _logger.debug("feed.deferred", feed=feed.name, host=host)
@@ -217,11 +217,16 @@ def _process(
     fetched_at: float,
     dispatch: Dispatch,
 ) -> _Outcome:
-    """Claim new items, match them, claim (subscriber, story) pairs and dispatch the winners."""
-    store, window = runtime.store, runtime.settings.dedupe_window
-    claims = store.claim_items(feed.name, [item.id for item in items], window)
+    """Claim new items, match them, claim (subscriber, story) pairs and dispatch the winners.
+
+    Claims are held until the deliveries are recorded, then confirmed: a worker killed in between
+    leaves them to expire, and the items are processed again (the outbox dedupes the deliveries).
+    """
+    store, window, hold = runtime.store, runtime.settings.dedupe_window, runtime.settings.claim_hold
+    first_poll = "seeded" not in store.feed_state(feed.name)
+    claims = store.claim_items(feed.name, [item.id for item in items], window, hold)
     new_items = [item for item, is_new in zip(items, claims, strict=True) if is_new]
-    first_poll = store.mark_seeded(feed.name)
+    item_keys = [keys.item_seen(feed.name, item.id) for item in new_items]
     new_items = _first_seen(new_items, fetched_at)
     alertable = _backfill(new_items, feed.backfill) if first_poll else new_items
     alertable = enrich(alertable, feed, store)
@@ -244,8 +249,9 @@ def _process(
             story = tuple(keys.story_sent(subscriber, key) for key in story_keys(item))
             candidates.append((alert, story))
     if not candidates:
+        _confirm(runtime, feed, item_keys, first_poll)
         return _Outcome(len(new_items), [], _arrivals(new_items, fetched_at))
-    won = store.claim_stories([story for _, story in candidates], window)
+    won = store.claim_stories([story for _, story in candidates], hold)
     winners = []
     for (alert, story), ok in zip(candidates, won, strict=True):
         if ok:
@@ -267,10 +273,9 @@ def _process(
         dispatch(jobs)
     except Exception:
         store.release([key for _, story in winners for key in story])
-        store.release([keys.item_seen(feed.name, item.id) for item in new_items])
-        if first_poll:
-            store.update_feed_state(feed.name, {"seeded": None})
+        store.release(item_keys)
         raise
+    _confirm(runtime, feed, item_keys + [key for _, story in candidates for key in story], first_poll)
     for alert, _ in winners:
         _logger.info(
             "alert.matched",
@@ -282,6 +287,13 @@ def _process(
             terms=list(alert.terms),
         )
     return _Outcome(len(new_items), [alert for alert, _ in winners], _arrivals(new_items, fetched_at))
+
+
+def _confirm(runtime: Runtime, feed: Feed, claimed: list[str], first_poll: bool) -> None:
+    """The poll's work is recorded: its claims become final, and the feed counts as seen."""
+    runtime.store.confirm(claimed, runtime.settings.dedupe_window)
+    if first_poll:
+        runtime.store.mark_seeded(feed.name)
 
 
 def _first_seen(items: list[FeedItem], fetched_at: float) -> list[FeedItem]:

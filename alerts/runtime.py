@@ -39,6 +39,9 @@ class Settings:
     websub_url: str | None = None  # public base URL of the WebSub callback server (None: no WebSub)
     websub_lease: int = 86400
     delivery_max_age: float = 6 * 3600.0  # a delivery still failing after this is dead
+    claim_hold: int = 60  # poll lock, host slot and unconfirmed claims last this long (a dead worker's)
+    delivery_lease: float = 120.0  # a claimed delivery whose worker died is retried after this
+    sweep_lease: float = 30.0  # a delivery handed to a task is not handed out again before this
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +56,9 @@ class Settings:
             websub_url=(env.get("ALERTS_WEBSUB_URL") or "").rstrip("/") or None,
             websub_lease=int(parse_duration(env.get("ALERTS_WEBSUB_LEASE") or "1d")),
             delivery_max_age=parse_duration(env.get("ALERTS_DELIVERY_MAX_AGE") or "6h"),
+            claim_hold=max(5, int(parse_duration(env.get("ALERTS_CLAIM_HOLD") or "60s"))),
+            delivery_lease=parse_duration(env.get("ALERTS_DELIVERY_LEASE") or "120s"),
+            sweep_lease=parse_duration(env.get("ALERTS_SWEEP_LEASE") or "30s"),
         )
 
 

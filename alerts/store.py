@@ -21,22 +21,25 @@ from alerts.errors import StoreUnavailable
 DEFAULT_URL = "redis://localhost:6379/0"
 FIRST_POLL_WINDOW = 5.0  # new feeds are first polled within this many seconds (more for many feeds)
 
-# KEYS: the keys to claim. ARGV[1]: ttl. Returns 1 per newly claimed key, 0 per key already held
-# (whose ttl is refreshed, so an item that stays in a feed never expires and comes back as new).
+# KEYS: the keys to claim. ARGV[1]: ttl, ARGV[2]: hold. Returns 1 per newly claimed key (held as
+# 'p' for ``hold`` seconds until :meth:`Store.confirm`), 0 per key already held. A confirmed key's
+# ttl is refreshed, so an item that stays in a feed never expires and comes back as new; a held one
+# of a worker that died expires, so its items are processed again.
 _CLAIM_EACH = """
 local out = {}
 for i, key in ipairs(KEYS) do
-  if redis.call('SET', key, ARGV[2], 'EX', ARGV[1], 'NX') then
+  if redis.call('SET', key, 'p', 'EX', ARGV[2], 'NX') then
     out[i] = 1
   else
-    redis.call('EXPIRE', key, ARGV[1])
+    if redis.call('GET', key) ~= 'p' then redis.call('EXPIRE', key, ARGV[1]) end
     out[i] = 0
   end
 end
 return out
 """
 
-# KEYS: the keys of every group, flattened. ARGV[1]: ttl, ARGV[2..]: size of each group.
+# KEYS: the keys of every group, flattened. ARGV[1]: hold, ARGV[2..]: size of each group.
+# Keys are held ('p') for ``hold`` seconds until :meth:`Store.confirm`.
 # A group is won (1) only if none of its keys is held. Either way all its keys are then held, so
 # "same story" is transitive (a later item sharing only the loser's link is the same story too).
 # Groups are handled in order, so two groups in one batch that share a key yield one winner.
@@ -49,7 +52,7 @@ for g = 2, #ARGV do
   for i = k, k + size - 1 do
     if redis.call('EXISTS', KEYS[i]) == 1 then held = true end
   end
-  for i = k, k + size - 1 do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1], 'NX') end
+  for i = k, k + size - 1 do redis.call('SET', KEYS[i], 'p', 'EX', ARGV[1], 'NX') end
   out[g - 1] = held and 0 or 1
   k = k + size
 end
@@ -164,24 +167,40 @@ class Store:
         except redis.RedisError:
             return False
 
-    def claim_items(self, feed: str, item_ids: Sequence[str], ttl: int) -> list[bool]:
-        """For each item id, True if this call is the first to see it in ``ttl`` seconds."""
+    def claim_items(
+        self, feed: str, item_ids: Sequence[str], ttl: int, hold: int | None = None
+    ) -> list[bool]:
+        """For each item id, True if this call is the first to see it in ``ttl`` seconds.
+
+        New claims are held for ``hold`` seconds (default: ``ttl``) until :meth:`confirm`; a worker
+        that dies before confirming leaves its items to be processed again.
+        """
         if not item_ids:
             return []
         with _translate():
             result = self._claim_each(
-                keys=[keys.item_seen(feed, item_id) for item_id in item_ids], args=[ttl, int(time.time())]
+                keys=[keys.item_seen(feed, item_id) for item_id in item_ids], args=[ttl, hold or ttl]
             )
         return [bool(flag) for flag in result]
 
-    def claim_stories(self, groups: Sequence[Sequence[str]], ttl: int) -> list[bool]:
-        """For each group of story keys, True if none was claimed before; the winner claims them all."""
+    def claim_stories(self, groups: Sequence[Sequence[str]], hold: int) -> list[bool]:
+        """For each group of story keys, True if none was claimed before; all its keys are then held."""
         if not groups:
             return []
         flat = [key for group in groups for key in group]
         with _translate():
-            result = self._claim_groups(keys=flat, args=[ttl, *(len(group) for group in groups)])
+            result = self._claim_groups(keys=flat, args=[hold, *(len(group) for group in groups)])
         return [bool(flag) for flag in result]
+
+    def confirm(self, claimed: Sequence[str], ttl: int) -> None:
+        """Make held claims final for ``ttl`` seconds (their work is recorded)."""
+        if not claimed:
+            return
+        with _translate():
+            pipe = self._redis.pipeline(transaction=False)
+            for key in claimed:
+                pipe.set(key, "d", ex=ttl)
+            pipe.execute()
 
     def release(self, claimed_keys: Sequence[str]) -> None:
         """Undo claims whose work could not be handed on (so a retry can claim them again)."""

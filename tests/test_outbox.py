@@ -176,3 +176,48 @@ def test_dlq_and_history_commands(
     assert run("history", "--subscriber", "nobody").stdout == ""
     text = run("history").stdout
     assert "Story C" in text and "sent" in text
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing of the poll after this point runs, not even except blocks."""
+
+
+def test_a_poll_killed_before_recording_its_alerts_loses_nothing(
+    webhook: WebhookSink, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """Claims of a poll that died before its deliveries were recorded expire; the next poll alerts once."""
+    from alerts import pipeline
+    from tests.harness.servers import Entry, FeedServer
+
+    server = FeedServer().start()
+    try:
+        write_config(
+            config_dir,
+            [{"name": "wire", "url": server.url("wire")}],
+            [{"name": "desk", "notify": [webhook.apprise_url]}],
+            [{"name": "watch", "subscribers": ["desk"], "keywords": ["gaza"]}],
+        )
+        runtime = Runtime(
+            Settings(config_dir=config_dir, redis_url=redis_url, dedupe_window=3600, claim_hold=30)
+        )
+        server.publish("wire", Entry("Old news", "http://news.test/old"))
+        pipeline.poll_feed(runtime, "wire", pipeline.deliver_inline(runtime))
+        server.publish("wire", Entry("Gaza talks resume", "http://news.test/talks"))
+
+        def killed(_: object) -> None:
+            raise Killed
+
+        with pytest.raises(Killed):
+            pipeline.poll_feed(runtime, "wire", killed)
+        held = [
+            k
+            for k in store.client.scan_iter("alerts:*")
+            if store.client.type(k) == "string" and store.client.get(k) == "p"
+        ]
+        assert held, "the dead poll left held claims"
+        store.client.delete(*held, keys.poll_lock("wire"))  # their hold (and the lock's) ran out
+        assert pipeline.poll_feed(runtime, "wire", pipeline.deliver_inline(runtime)).alerts == 1
+        assert pipeline.poll_feed(runtime, "wire", pipeline.deliver_inline(runtime)).alerts == 0
+        assert webhook.titles() == ["Gaza talks resume"]
+    finally:
+        server.stop()

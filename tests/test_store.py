@@ -24,13 +24,27 @@ def test_claim_items_first_sighting_wins(store: Store) -> None:
 
 
 def test_claim_items_refreshes_ttl(store: Store) -> None:
-    """A second sighting pushes the expiry of the item's key back to the full ttl."""
+    """A second sighting of a confirmed item pushes the expiry of its key back to the full ttl."""
     key = keys.item_seen("bbc", "a")
     assert store.claim_items("bbc", ["a"], ttl=1000) == [True]
     assert 990 <= store.client.ttl(key) <= 1000
+    store.confirm([key], 1000)
     store.client.expire(key, 5)
     assert store.claim_items("bbc", ["a"], ttl=1000) == [False]
     assert store.client.ttl(key) >= 990
+
+
+def test_unconfirmed_claims_expire_after_the_hold(store: Store) -> None:
+    """A claim never confirmed (its worker died) lasts only the hold, then the item is new again."""
+    key = keys.item_seen("bbc", "a")
+    assert store.claim_items("bbc", ["a"], ttl=1000, hold=30) == [True]
+    assert 25 <= store.client.ttl(key) <= 30
+    assert store.claim_items("bbc", ["a"], ttl=1000, hold=30) == [False]
+    assert store.client.ttl(key) <= 30, "a held claim is not extended by other pollers"
+    store.client.delete(key)  # the hold ran out
+    assert store.claim_items("bbc", ["a"], ttl=1000, hold=30) == [True]
+    store.confirm([key], 1000)
+    assert store.client.get(key) == "d" and store.client.ttl(key) > 990
 
 
 def test_claim_items_concurrently(redis_url: str) -> None:
@@ -67,27 +81,27 @@ def test_claim_items_concurrently(redis_url: str) -> None:
 
 def test_claim_stories_group_needs_every_key_free(store: Store) -> None:
     """A group wins only if none of its keys is held; a loser's other keys join the story (transitive)."""
-    assert store.claim_stories([["link:a", "headline:a"]], ttl=60) == [True]
-    assert store.claim_stories([["link:b", "headline:a"]], ttl=60) == [False]
+    assert store.claim_stories([["link:a", "headline:a"]], hold=60) == [True]
+    assert store.claim_stories([["link:b", "headline:a"]], hold=60) == [False]
     assert store.client.exists("link:b") == 1
-    assert store.claim_stories([["link:b", "headline:b"]], ttl=60) == [False]
-    assert store.claim_stories([["link:c"]], ttl=60) == [True]
+    assert store.claim_stories([["link:b", "headline:b"]], hold=60) == [False]
+    assert store.claim_stories([["link:c"]], hold=60) == [True]
     assert 50 <= store.client.ttl("link:a") <= 60
-    assert store.claim_stories([], ttl=60) == []
+    assert store.claim_stories([], hold=60) == []
 
 
 def test_claim_stories_within_one_batch(store: Store) -> None:
     """Groups of one batch sharing a key, directly or through a chain, yield one winner; others win."""
-    result = store.claim_stories([["a", "b"], ["b", "c"], ["d"], ["c", "e"], ["f"]], ttl=60)
+    result = store.claim_stories([["a", "b"], ["b", "c"], ["d"], ["c", "e"], ["f"]], hold=60)
     assert result == [True, False, True, False, True]
     assert store.client.exists("a", "b", "c", "d", "e", "f") == 6
 
 
 def test_release_allows_a_new_claim(store: Store) -> None:
     """Released claims can be claimed again."""
-    assert store.claim_stories([["x", "y"]], ttl=60) == [True]
+    assert store.claim_stories([["x", "y"]], hold=60) == [True]
     store.release(["x", "y"])
-    assert store.claim_stories([["y"]], ttl=60) == [True]
+    assert store.claim_stories([["y"]], hold=60) == [True]
 
 
 def test_mark_seeded_once(store: Store) -> None:

@@ -69,7 +69,7 @@ def _enqueue_deliveries(jobs: Sequence[tuple[Alert, str]]) -> None:
     If the broker is down the records stay pending and the sweep hands them out later: nothing is
     lost, and the poll's claims stand (so nothing is alerted twice either).
     """
-    ids = outbox.record(runtime().store, jobs)
+    ids = outbox.record(runtime().store, jobs, sweep_lease=runtime().settings.sweep_lease)
     _send_batches(ids)
 
 
@@ -93,6 +93,6 @@ def deliver_batch(ids: list[str]) -> dict[str, int]:
 @app.task(name="alerts.sweep", ignore_result=True, acks_late=False)
 def sweep() -> int:
     """Hand out deliveries that are due: lost tasks, retries, claims of dead workers (every second)."""
-    ids = outbox.sweep(runtime().store)
+    ids = outbox.sweep(runtime().store, sweep_lease=runtime().settings.sweep_lease)
     _send_batches(ids)
     return len(ids)
