@@ -29,6 +29,7 @@ from alerts.geo import RegionTaxonomy
 from alerts.html import PRESETS
 from alerts.models import REGIONS, Feed, Subscriber, Subscription
 from alerts.regions import region_named
+from alerts.templates import compile_template
 from alerts.text import normalise
 from alerts.yamlsource import Document, load
 
@@ -196,12 +197,22 @@ class FeedsFile(_Strict):
     feeds: list[FeedSpec] = Field(default_factory=list)
 
 
+class TemplateSpec(_Strict):
+    """A subscriber's own title/body for one channel kind (sandboxed Jinja2)."""
+
+    title: str | None = None
+    body: str | None = None
+
+
 class SubscriberSpec(_Strict):
     """One entry under ``subscribers:``."""
 
     name: Annotated[str, Field(min_length=1)]
     notify: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
     fallback: Annotated[str, Field(min_length=1)] | None = None
+    templates: dict[Literal["telegram", "email", "push", "webhook", "console", "other"], TemplateSpec] = (
+        Field(default_factory=dict)
+    )
 
 
 class SubscriptionSpec(_Strict):
@@ -217,6 +228,7 @@ class SubscriptionSpec(_Strict):
     query: Annotated[str, Field(min_length=1)] | None = None
     regex: Annotated[str, Field(min_length=1)] | None = None
     stem: bool = False
+    priority: Literal["flash", "high", "normal", "low"] = "normal"
 
 
 class SubscriptionsFile(_Strict):
@@ -274,7 +286,12 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] | None = N
         directory=directory,
         feeds={spec.name: spec.to_feed() for spec in feeds_file.feeds},
         subscribers={
-            spec.name: Subscriber(name=spec.name, notify=tuple(spec.notify), fallback=spec.fallback)
+            spec.name: Subscriber(
+                name=spec.name,
+                notify=tuple(spec.notify),
+                fallback=spec.fallback,
+                templates=tuple((kind, t.title, t.body) for kind, t in spec.templates.items()),
+            )
             for spec in subs_file.subscribers
         },
         subscriptions=tuple(_subscription(spec) for spec in subs_file.subscriptions),
@@ -297,6 +314,7 @@ def _subscription(spec: SubscriptionSpec) -> Subscription:
         query=spec.query,
         regex=spec.regex,
         stem=spec.stem,
+        priority=spec.priority,
     )
 
 
@@ -338,6 +356,12 @@ def _cross_check(
             if problem:
                 path = ("subscribers", index, "notify", position)
                 problems.append(subs_doc.problem(path, f"subscriber {subscriber.name!r}: {problem}"))
+        for kind, spec in subscriber.templates.items():
+            try:
+                compile_template(kind, spec.title, spec.body)
+            except ValueError as exc:
+                at: tuple[str | int, ...] = ("subscribers", index, "templates", kind)
+                problems.append(subs_doc.problem(at, f"subscriber {subscriber.name!r}: {exc}"))
         if subscriber.fallback and (problem := notify.url_problem(subscriber.fallback)):
             where = ("subscribers", index, "fallback")
             problems.append(subs_doc.problem(where, f"subscriber {subscriber.name!r}: fallback: {problem}"))

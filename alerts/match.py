@@ -189,7 +189,7 @@ class Matcher:
                 continue
             sub = compiled.subscription
             evidence = tuple(why) if len(why) == 1 else tuple(sorted(set(why), key=_evidence_order))
-            matches.append(Match(sub.name, sub.subscribers, evidence))
+            matches.append(Match(sub.name, sub.subscribers, evidence, sub.priority))
         return matches
 
     def _find_terms(self, doc: Document) -> dict[int, list[Occurrence]]:

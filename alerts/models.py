@@ -57,6 +57,7 @@ class Subscriber:
     name: str
     notify: tuple[str, ...]
     fallback: str | None = None  # receives alerts whose primary channel is dead
+    templates: tuple[tuple[str, str | None, str | None], ...] = ()  # (channel kind, title, body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class Subscription:
     query: str | None = None
     regex: str | None = None
     stem: bool = False
+    priority: str = "normal"  # flash | high | normal | low
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class Match:
     subscription: str
     subscribers: tuple[str, ...]
     terms: tuple[str, ...]
+    priority: str = "normal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class Alert:
     subscriptions: tuple[str, ...] = ()
     terms: tuple[str, ...] = ()
     fetched_at: float = 0.0
+    priority: str = "normal"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

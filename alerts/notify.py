@@ -19,6 +19,7 @@ from alerts.errors import DeliveryError
 from alerts.models import Delivery
 
 TELEGRAM_API_ENV = "ALERTS_TELEGRAM_API"  # e.g. a self-hosted Bot API server: http://127.0.0.1:8081/bot
+_MAX_INSTANCES = 2048
 _instances: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -38,12 +39,14 @@ def _configure_telegram() -> None:
 
 def _plugin(url: str) -> Any:
     with _lock:
-        plugin = _instances.get(url)
+        plugin = _instances.pop(url, None)
         if plugin is None:
             _configure_telegram()
             plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-            if plugin is not None:
-                _instances[url] = plugin
+        if plugin is not None:
+            _instances[url] = plugin  # most recently used last
+            while len(_instances) > _MAX_INSTANCES:  # per-message URLs (ntfy click=...) must not pile up
+                _instances.pop(next(iter(_instances)))
         return plugin
 
 
@@ -68,7 +71,7 @@ def private(url: str) -> str:
     return str(plugin.url(privacy=True)).split("?", 1)[0]
 
 
-def send(url: str, title: str, body: str, subscriber: str = "") -> Delivery:
+def send(url: str, title: str, body: str, subscriber: str = "", body_format: str | None = None) -> Delivery:
     """Send one message to one Apprise URL; raise DeliveryError when the channel did not accept it."""
     plugin = _plugin(url)
     target = private(url)
@@ -76,7 +79,7 @@ def send(url: str, title: str, body: str, subscriber: str = "") -> Delivery:
         return Delivery(subscriber, target, ok=False, error="unsupported notify URL")
     messenger = apprise.Apprise()
     messenger.add(plugin)
-    result = messenger.notify(body=body, title=title)
+    result = messenger.notify(body=body, title=title, body_format=body_format)
     if result:
         return Delivery(subscriber, target, ok=True)
     reasons = [entry.message for entry in result.logs() if entry.level in {"WARNING", "ERROR"}]

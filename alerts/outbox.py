@@ -15,6 +15,7 @@ blocks or repeats the others. Failures retry with exponential backoff and jitter
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import random
 import time
@@ -23,11 +24,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from alerts import keys, log, notify, render
+from alerts import formats, keys, log, notify
 from alerts.errors import DeliveryError
 from alerts.models import Alert, Subscriber
 from alerts.runtime import Runtime
 from alerts.store import Store
+from alerts.templates import Template, compile_template
 
 BATCH = 50  # deliveries per task: a 10,000-subscriber fan-out is 200 broker messages, not 10,000
 LEASE = 120.0  # a claim older than this belonged to a dead worker
@@ -131,8 +133,17 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
         )
         return "dropped"
     where = notify.private(url)
+    message = formats.render(alert, url, _priority(alert.priority), time.time(), _template(subscriber, url))
+    if message.template_error:
+        _logger.warning("alert.template_failed", subscriber=alert.subscriber, error=message.template_error)
     try:
-        notify.send(url, render.title(alert), render.body(alert), alert.subscriber)
+        notify.send(
+            message.url,
+            message.title,
+            message.body,
+            alert.subscriber,
+            body_format="html" if message.body_format == "html" else None,
+        )
     except DeliveryError as exc:
         return _failed(runtime, delivery, fields, alert, where, str(exc), policy)
     sent_at = time.time()
@@ -235,6 +246,29 @@ def _fall_back(runtime: Runtime, alert: Alert, fields: dict[str, str]) -> None:
             item=alert.item,
             target=notify.private(subscriber.fallback),
         )
+
+
+def _priority(value: str) -> formats.Priority:
+    try:
+        return formats.Priority(value)
+    except ValueError:
+        return formats.Priority.NORMAL
+
+
+def _template(subscriber: Subscriber | None, url: str) -> Template | None:
+    """The subscriber's template for this URL's channel kind, compiled once."""
+    if subscriber is None or not subscriber.templates:
+        return None
+    kind = formats.channel_kind(url)
+    for template_kind, title, body in subscriber.templates:
+        if template_kind == kind:
+            return _compiled(kind, title, body)
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(kind: str, title: str | None, body: str | None) -> Template:
+    return compile_template(kind, title, body)
 
 
 def _url(subscriber: Subscriber | None, target: str) -> str | None:

@@ -289,6 +289,9 @@ def _process(
     return _Outcome(len(new_items), [alert for alert, _ in winners], _arrivals(new_items, fetched_at))
 
 
+PRIORITY_ORDER = ("flash", "high", "normal", "low")
+
+
 def _confirm(runtime: Runtime, feed: Feed, claimed: list[str], first_poll: bool) -> None:
     """The poll's work is recorded: its claims become final, and the feed counts as seen."""
     runtime.store.confirm(claimed, runtime.settings.dedupe_window)
@@ -350,6 +353,7 @@ def _alert(
         subscriptions=tuple(match.subscription for match in matches),
         terms=tuple(sorted({term for match in matches for term in match.terms})),
         fetched_at=fetched_at,
+        priority=min((match.priority for match in matches), key=PRIORITY_ORDER.index, default="normal"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -449,13 +450,18 @@ def test_deliver_sends_once_through_apprise(
         delivery = pipeline.deliver(runtime, alert, target)
     assert delivery.ok and delivery.subscriber == "desk"
     assert webhook.titles() == ["Gaza ceasefire talks resume"]
-    message = webhook.received[0]["message"]
-    assert message.splitlines() == [
+    payload = json.loads(webhook.received[0]["message"])  # webhooks get every field as JSON
+    assert (payload["title"], payload["summary"], payload["feed"]) == (
+        "Gaza ceasefire talks resume",
         "Negotiators meet again in Cairo.",
-        "",
-        "wire · 2024-05-01 12:30 UTC",
+        "wire",
+    )
+    assert (payload["link"], payload["published"], payload["subscriptions"], payload["terms"]) == (
         "http://news.test/talks",
-    ]
+        "2024-05-01T12:30:00+00:00",
+        ["watch"],
+        ["gaza"],
+    )
     assert len(_events(logs, "alert.sent")) == 1
     delivery = outbox.delivery_id("desk", alert.story, target)
     assert runtime.store.outbox_get(delivery)["state"] == "sent"

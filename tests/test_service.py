@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,8 +47,13 @@ def test_new_item_reaches_email_and_webhook_exactly_once(
     _polls_after(feed_server, "wire", 3)
     assert smtp.subjects() == ["Strike hits hospital in Gaza"]
     assert webhook.titles() == ["Strike hits hospital in Gaza"]
-    message = webhook.received[0]["message"]
-    assert "Dozens hurt in Gaza." in message and "http://news.test/strike" in message and "wire" in message
+    payload = json.loads(webhook.received[0]["message"])
+    assert (payload["summary"], payload["link"], payload["feed"]) == (
+        "Dozens hurt in Gaza.",
+        "http://news.test/strike",
+        "wire",
+    )
+    assert "Dozens hurt in Gaza." in smtp.messages[0].get_body(("plain",)).get_content()
     assert feed_server.feed("wire").not_modified >= 2, "unchanged feed polls should cost a 304"
     sent = worker.events("alert.sent")
     assert len(sent) == 2 and all(event["subscriber"] == "desk" and event.get("task") for event in sent)
