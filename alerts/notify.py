@@ -72,9 +72,14 @@ def private(url: str) -> str:
 
 
 def send(url: str, title: str, body: str, subscriber: str = "", body_format: str | None = None) -> Delivery:
-    """Send one message to one Apprise URL; raise DeliveryError when the channel did not accept it."""
-    plugin = _plugin(url)
+    """Send one message to one Apprise URL; raise DeliveryError when the channel did not accept it.
+
+    Each send gets a fresh plugin instance: Apprise throttles consecutive sends of one instance
+    (seconds apart for email), and instances are not meant to be shared between threads.
+    """
     target = private(url)
+    _configure_telegram()
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if plugin is None:
         return Delivery(subscriber, target, ok=False, error="unsupported notify URL")
     messenger = apprise.Apprise()

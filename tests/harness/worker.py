@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -31,10 +32,19 @@ class WorkerProcess:
         """Start the worker and return once it logs that it is ready."""
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            self._command(), cwd=ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT
+            self._command(),
+            cwd=ROOT,
+            env=self._env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
-        wait_for(lambda: "ready" in self.text(), timeout=30, what="celery worker ready")
+        try:
+            wait_for(lambda: "ready" in self.text(), timeout=30, what="celery worker ready")
+        except AssertionError:
+            self.kill()  # never leave a half-started worker behind
+            raise
         return self
 
     def _command(self) -> list[str]:
@@ -60,6 +70,13 @@ class WorkerProcess:
             "INFO",
         ]
 
+    def kill(self) -> None:
+        """SIGKILL the worker and every process it started (embedded beat): no shutdown at all."""
+        if self._process:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+
     def stop(self) -> None:
         """Warm shutdown (SIGTERM), then kill if it lingers."""
         if self._process and self._process.poll() is None:
@@ -69,6 +86,9 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        if self._process:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)  # anything it left behind (embedded beat)
 
     def text(self) -> str:
         """Everything the worker logged so far."""
