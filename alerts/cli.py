@@ -42,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--concurrency",
         type=int,
-        default=int(os.environ.get("ALERTS_CONCURRENCY", "8")),
-        help="parallel deliveries (threads of the deliver worker)",
+        default=int(os.environ.get("ALERTS_CONCURRENCY") or os.cpu_count() or 2),
+        help="deliver worker processes (default: one per core)",
     )
     run.set_defaults(handler=_run)
     commands.add_parser("check", help="validate the configuration").set_defaults(handler=_check)

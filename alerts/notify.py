@@ -6,6 +6,7 @@ alerts on standard output (the out-of-the-box subscriber of ``config/``).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -63,6 +64,7 @@ def _scheme_only(url: str) -> str:
     return url.split("://", 1)[0] if "://" in url else url[:12]
 
 
+@functools.lru_cache(maxsize=65536)
 def private(url: str) -> str:
     """``url`` with its secrets masked, as Apprise prints it (safe to log)."""
     plugin = _plugin(url)

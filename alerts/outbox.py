@@ -34,7 +34,7 @@ from alerts.templates import Template, compile_template
 BATCH = 50  # deliveries per task: a 10,000-subscriber fan-out is 200 broker messages, not 10,000
 LEASE = 120.0  # a claim older than this belonged to a dead worker
 SWEEP_LEASE = 30.0  # a record handed to a task is not handed out again before this
-SEND_THREADS = 16
+SEND_THREADS = 4
 _logger = log.get("alerts.outbox")
 
 

@@ -1,8 +1,9 @@
 """``alerts run``: one machine's whole service as two Celery workers under one supervisor
 (and the WebSub callback server when ``ALERTS_WEBSUB_URL`` is set).
 
-The poll worker (with the embedded beat) and the deliver worker have their own thread pools, so
-a slow or failing channel can never hold up polling, and a burst of polls never delays delivery.
+The poll worker (with the embedded beat; threads, since polling waits on the network) and the
+deliver worker (processes, since Apprise's sending is CPU-bound; each batch is sent on threads)
+are separate, so a slow or failing channel can never hold up polling, nor a burst of polls delivery.
 Both inherit this process's environment (REDIS_URL, ALERTS_CONFIG) and stderr.
 """
 
@@ -17,7 +18,7 @@ from types import FrameType
 
 from workers.app import DELIVER_QUEUE, POLL_QUEUE
 
-_COMMON = ["--without-gossip", "--without-mingle", "--pool", "threads"]
+_COMMON = ["--without-gossip", "--without-mingle"]
 
 
 def commands(poll_concurrency: int, deliver_concurrency: int) -> list[list[str]]:
@@ -25,15 +26,39 @@ def commands(poll_concurrency: int, deliver_concurrency: int) -> list[list[str]]
     celery = [sys.executable, "-m", "celery", "-A", "workers.app", "--quiet", "worker", *_COMMON]
     level = ["--loglevel", os.environ.get("ALERTS_LOG_LEVEL", "INFO")]
     workers = [
-        [*celery, "--beat", "-Q", POLL_QUEUE, "-n", "poll@%h", "-c", str(poll_concurrency), *level],
-        [*celery, "-Q", DELIVER_QUEUE, "-n", "deliver@%h", "-c", str(deliver_concurrency), *level],
+        [
+            *celery,
+            "--beat",
+            "-Q",
+            POLL_QUEUE,
+            "-n",
+            "poll@%h",
+            "--pool",
+            "threads",
+            "-c",
+            str(poll_concurrency),
+            *level,
+        ],
+        # delivery is CPU-bound in Apprise: one process per core, each sending a batch on its own threads
+        [
+            *celery,
+            "-Q",
+            DELIVER_QUEUE,
+            "-n",
+            "deliver@%h",
+            "--pool",
+            "prefork",
+            "-c",
+            str(deliver_concurrency),
+            *level,
+        ],
     ]
     if os.environ.get("ALERTS_WEBSUB_URL"):
         workers.append([sys.executable, "-m", "workers.websub"])
     return workers
 
 
-def run(poll_concurrency: int = 16, deliver_concurrency: int = 8) -> int:
+def run(poll_concurrency: int = 16, deliver_concurrency: int = 2) -> int:
     """Start both workers; stop both when either ends or on SIGINT/SIGTERM. Returns an exit code."""
     children = [subprocess.Popen(command) for command in commands(poll_concurrency, deliver_concurrency)]
     stopping = False
