@@ -42,6 +42,11 @@ def host_slots(host: str) -> str:
     return HOST_SLOTS + host
 
 
+def rate(destination: str) -> str:
+    """The rate bucket (GCRA theoretical arrival time) of one destination."""
+    return PREFIX + "rate:" + destination
+
+
 def outbox(delivery: str) -> str:
     """One delivery's record."""
     return OUTBOX + "d:" + delivery

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from alerts import formats, keys, log, notify
+from alerts import formats, keys, log, notify, ratelimit
 from alerts.errors import DeliveryError
 from alerts.models import Alert, Subscriber
 from alerts.runtime import Runtime
@@ -133,6 +133,20 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
         )
         return "dropped"
     where = notify.private(url)
+    limits = ratelimit.buckets(url)
+    wait = _take_turn(store, limits)
+    if wait > 0:
+        retry_at = time.time() + wait
+        attempts = max(0, int(fields.get("attempts") or 1) - 1)  # waiting for a turn is not a failure
+        store.outbox_finish(delivery, {"state": "retrying", "attempts": attempts}, retry_at=retry_at)
+        _logger.info(
+            "alert.deferred",
+            delivery=delivery,
+            subscriber=alert.subscriber,
+            target=where,
+            wait=round(wait, 2),
+        )
+        return "deferred"
     message = formats.render(alert, url, _priority(alert.priority), time.time(), _template(subscriber, url))
     if message.template_error:
         _logger.warning("alert.template_failed", subscriber=alert.subscriber, error=message.template_error)
@@ -145,7 +159,10 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
             body_format="html" if message.body_format == "html" else None,
         )
     except DeliveryError as exc:
-        return _failed(runtime, delivery, fields, alert, where, str(exc), policy)
+        asked = ratelimit.retry_after(str(exc))
+        if asked is not None and limits:  # the channel said when: that destination waits exactly so long
+            store.rate_block(limits[-1].key, time.time() + asked)
+        return _failed(runtime, delivery, fields, alert, where, str(exc), policy, asked)
     sent_at = time.time()
     latency = sent_at - alert.fetched_at if alert.fetched_at else None
     store.outbox_finish(
@@ -177,12 +194,14 @@ def _failed(
     where: str,
     error: str,
     policy: Policy,
+    asked: float | None = None,
 ) -> str:
     store, now = runtime.store, time.time()
     attempts = int(fields.get("attempts") or 1)
     age = now - float(fields.get("created") or now)
-    if age + policy.retry_delay(attempts) <= policy.max_age:
-        retry_at = now + policy.retry_delay(attempts)
+    delay = asked if asked is not None else policy.retry_delay(attempts)
+    if age + delay <= policy.max_age:
+        retry_at = now + delay
         store.outbox_finish(
             delivery, {"state": "retrying", "last_error": error[:500], "updated": now}, retry_at=retry_at
         )
@@ -246,6 +265,19 @@ def _fall_back(runtime: Runtime, alert: Alert, fields: dict[str, str]) -> None:
             item=alert.item,
             target=notify.private(subscriber.fallback),
         )
+
+
+MAX_INLINE_WAIT = 1.0  # shorter waits for a rate limit are slept here; longer ones are booked
+
+
+def _take_turn(store: Store, limits: list[ratelimit.Bucket]) -> float:
+    """Take a send slot on every limit of the destination, sleeping a short wait; 0 or the wait left."""
+    spec = [(b.key, b.interval, b.period - b.interval) for b in limits]
+    wait = store.rate_take(spec, time.time())
+    if 0 < wait <= MAX_INLINE_WAIT:
+        time.sleep(wait)
+        wait = store.rate_take(spec, time.time())
+    return wait
 
 
 def _priority(value: str) -> formats.Priority:

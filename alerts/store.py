@@ -134,6 +134,28 @@ return due
 """
 
 
+# KEYS: one bucket per limit. ARGV[1]: now, then interval and tolerance per bucket. GCRA: a send
+# may go if every bucket allows it; then each bucket is advanced. Returns 0, or seconds to wait.
+_RATE_TAKE = """
+local now = tonumber(ARGV[1])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local early = tat - now - tonumber(ARGV[2 * i + 1])
+  if early > wait then wait = early end
+end
+if wait > 0.001 then return tostring(wait) end
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local new = tat + tonumber(ARGV[2 * i])
+  redis.call('SET', key, tostring(new), 'PX', math.ceil((new - now) * 1000) + 1000)
+end
+return '0'
+"""
+
+
 class Store:
     """State shared by every worker on every machine."""
 
@@ -144,6 +166,7 @@ class Store:
         self._due = client.register_script(_DUE)
         self._acquire_slot = client.register_script(_ACQUIRE_SLOT)
         self._outbox_create = client.register_script(_OUTBOX_CREATE)
+        self._rate_take = client.register_script(_RATE_TAKE)
         self._outbox_claim = client.register_script(_OUTBOX_CLAIM)
         self._outbox_due = client.register_script(_OUTBOX_DUE)
 
@@ -430,6 +453,21 @@ class Store:
         with _translate():
             entries = self._redis.xrange(keys.HISTORY, min=f"{int(since * 1000)}-0", count=count)
         return [{str(k): str(v) for k, v in (fields or {}).items()} for _, fields in entries or []]
+
+    def rate_take(self, limits: Sequence[tuple[str, float, float]], now: float) -> float:
+        """Take a send slot from every (bucket key, interval, tolerance): 0, or seconds to wait first."""
+        if not limits:
+            return 0.0
+        args: list[float] = [now]
+        for _, interval, tolerance in limits:
+            args += [interval, tolerance]
+        with _translate():
+            return float(self._rate_take(keys=[key for key, _, _ in limits], args=args))
+
+    def rate_block(self, key: str, until: float) -> None:
+        """No send to this bucket before ``until`` (a channel said "retry after")."""
+        with _translate():
+            self._redis.set(key, str(until), px=max(1000, int((until - time.time()) * 1000) + 1000))
 
     def websub_get(self, feed: str) -> dict[str, str]:
         """The stored WebSub subscription fields of ``feed`` ({} when none)."""

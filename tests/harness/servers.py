@@ -187,6 +187,7 @@ class TelegramDouble:
 
     def __init__(self, accept: bool = True) -> None:
         self.accept = accept
+        self.throttle: int | None = None  # answer the next message 429 "retry after N", once
         self.messages: list[dict[str, Any]] = []
         app = web.Application()
         app.router.add_post("/{path:.*}", self._handle)
@@ -206,6 +207,15 @@ class TelegramDouble:
 
     async def _handle(self, request: web.Request) -> web.Response:
         payload = await request.json() if request.can_read_body else {}
+        if self.throttle is not None:
+            wait, self.throttle = self.throttle, None
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {wait}",
+                "parameters": {"retry_after": wait},
+            }
+            return web.json_response(body, status=429)
         if not self.accept:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": f"Unauthorized: {request.path}"}, status=401
