@@ -83,9 +83,7 @@ def main() -> int:
         sink.stop()
         if redis_process is not None:
             embedded.stop(redis_process)
-    print(
-        f"{args.subscribers} subscribers, a webhook URL each; alerts run, {args.concurrency} deliver procs"
-    )
+    print(f"{args.subscribers} subscribers, a webhook URL each; alerts run, {args.concurrency} deliver procs")
     print(f"fan-out: first webhook after {first:.2f} s, all after {took:.2f} s  (target: all within 10 s)")
     print(f"throughput {args.subscribers / took:8.0f} deliveries/s")
     print(f"sequential Apprise.notify {naive:8.0f} sends/s -> {args.subscribers / naive:.1f} s for all")
