@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from alerts import formats, keys, log, notify, ratelimit
 from alerts.errors import DeliveryError
@@ -133,23 +134,20 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
         )
         return "dropped"
     where = notify.private(url)
+    events = _logger.bind(
+        delivery=delivery, subscriber=alert.subscriber, feed=alert.feed, item=alert.item, target=where
+    )
     limits = ratelimit.buckets(url)
     wait = _take_turn(store, limits)
     if wait > 0:
         retry_at = time.time() + wait
         attempts = max(0, int(fields.get("attempts") or 1) - 1)  # waiting for a turn is not a failure
         store.outbox_finish(delivery, {"state": "retrying", "attempts": attempts}, retry_at=retry_at)
-        _logger.info(
-            "alert.deferred",
-            delivery=delivery,
-            subscriber=alert.subscriber,
-            target=where,
-            wait=round(wait, 2),
-        )
+        events.info("alert.deferred", wait=round(wait, 2))
         return "deferred"
     message = formats.render(alert, url, _priority(alert.priority), time.time(), _template(subscriber, url))
     if message.template_error:
-        _logger.warning("alert.template_failed", subscriber=alert.subscriber, error=message.template_error)
+        events.warning("alert.template_failed", error=message.template_error)
     try:
         notify.send(
             message.url,
@@ -162,7 +160,7 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
         asked = ratelimit.retry_after(str(exc))
         if asked is not None and limits:  # the channel said when: that destination waits exactly so long
             store.rate_block(limits[-1].key, time.time() + asked)
-        return _failed(runtime, delivery, fields, alert, where, str(exc), policy, asked)
+        return _failed(runtime, delivery, fields, alert, where, str(exc), policy, events, asked)
     sent_at = time.time()
     latency = sent_at - alert.fetched_at if alert.fetched_at else None
     store.outbox_finish(
@@ -171,13 +169,8 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
         ttl=policy.retention,
         history=_history(alert, where, "sent", sent_at, latency),
     )
-    _logger.info(
+    events.info(
         "alert.sent",
-        delivery=delivery,
-        subscriber=alert.subscriber,
-        feed=alert.feed,
-        item=alert.item,
-        target=where,
         title=alert.title,
         attempt=int(fields.get("attempts") or 1),
         pipeline_ms=round((claimed_at - alert.fetched_at) * 1000, 1) if alert.fetched_at else None,
@@ -194,6 +187,7 @@ def _failed(
     where: str,
     error: str,
     policy: Policy,
+    events: Any,
     asked: float | None = None,
 ) -> str:
     store, now = runtime.store, time.time()
@@ -205,17 +199,7 @@ def _failed(
         store.outbox_finish(
             delivery, {"state": "retrying", "last_error": error[:500], "updated": now}, retry_at=retry_at
         )
-        _logger.warning(
-            "alert.failed",
-            delivery=delivery,
-            subscriber=alert.subscriber,
-            feed=alert.feed,
-            item=alert.item,
-            target=where,
-            error=error,
-            attempt=attempts,
-            retry_in=round(retry_at - now, 1),
-        )
+        events.warning("alert.failed", error=error, attempt=attempts, retry_in=round(retry_at - now, 1))
         return "retrying"
     store.outbox_finish(
         delivery,
@@ -223,17 +207,7 @@ def _failed(
         dead_at=now,
         history=_history(alert, where, "dead", now, None),
     )
-    _logger.error(
-        "alert.failed",
-        delivery=delivery,
-        subscriber=alert.subscriber,
-        feed=alert.feed,
-        item=alert.item,
-        target=where,
-        error=error,
-        attempt=attempts,
-        final=True,
-    )
+    events.error("alert.failed", error=error, attempt=attempts, final=True)
     _fall_back(runtime, alert, fields)
     return "dead"
 
