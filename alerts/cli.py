@@ -123,6 +123,7 @@ def _once(_: argparse.Namespace) -> int:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         reports = list(pool.map(poll, feeds))
+    pipeline.send_digests(runtime, dispatch)
     for report in reports:
         detail = report.error or f"{report.items} items, {report.new} new, {report.alerts} alerts"
         print(f"{report.feed}: {report.status}: {detail}")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import re2
 from pydantic import (
@@ -23,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from alerts import notify, query, sources
+from alerts import notify, pacing, query, sources
 from alerts.errors import ConfigError, Problem
 from alerts.geo import RegionTaxonomy
 from alerts.html import PRESETS
@@ -204,12 +205,58 @@ class TemplateSpec(_Strict):
     body: str | None = None
 
 
+class BurstSpec(_Strict):
+    """More than ``count`` alerts within ``within`` are folded into one digest."""
+
+    count: Annotated[int, Field(ge=1)] = 5
+    within: Duration = 60.0
+
+
 class SubscriberSpec(_Strict):
     """One entry under ``subscribers:``."""
 
     name: Annotated[str, Field(min_length=1)]
     notify: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
     fallback: Annotated[str, Field(min_length=1)] | None = None
+    timezone: str = "UTC"
+    quiet_hours: str | None = None
+    max_per_hour: Annotated[int, Field(ge=1)] | None = None
+    digest: str | None = None
+    burst: BurstSpec | Literal["off"] = Field(default_factory=lambda: BurstSpec())
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use e.g. Europe/Madrid)") from None
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value is not None:
+            pacing.quiet_hours(value)
+        return value
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        return None if value is None else pacing.digest_schedule(value)
+
+    def to_pacing(self) -> pacing.Pacing:
+        """The subscriber's pacing settings."""
+        burst = self.burst if isinstance(self.burst, BurstSpec) else None
+        return pacing.Pacing(
+            timezone=self.timezone,
+            quiet_hours=pacing.quiet_hours(self.quiet_hours) if self.quiet_hours else None,
+            max_per_hour=self.max_per_hour,
+            digest=self.digest,
+            burst_count=burst.count if burst else None,
+            burst_within=burst.within if burst else 60.0,
+        )
+
     templates: dict[Literal["telegram", "email", "push", "webhook", "console", "other"], TemplateSpec] = (
         Field(default_factory=dict)
     )
@@ -291,6 +338,7 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] | None = N
                 notify=tuple(spec.notify),
                 fallback=spec.fallback,
                 templates=tuple((kind, t.title, t.body) for kind, t in spec.templates.items()),
+                pacing=spec.to_pacing(),
             )
             for spec in subs_file.subscribers
         },

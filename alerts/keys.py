@@ -42,6 +42,19 @@ def host_slots(host: str) -> str:
     return HOST_SLOTS + host
 
 
+HELD_DUE = PREFIX + "held:due"  # ZSET subscriber -> when its held alerts go out as a digest
+
+
+def held(subscriber: str) -> str:
+    """A subscriber's held alerts (story -> alert JSON), waiting for a digest."""
+    return PREFIX + "held:" + subscriber
+
+
+def recent(subscriber: str) -> str:
+    """Times of a subscriber's instant alerts in the last hour (for caps and bursts)."""
+    return PREFIX + "recent:" + subscriber
+
+
 def rate(destination: str) -> str:
     """The rate bucket (GCRA theoretical arrival time) of one destination."""
     return PREFIX + "rate:" + destination

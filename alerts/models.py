@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alerts.pacing import Pacing
+
 REGIONS: tuple[str, ...] = (
     "Africa",
     "Asia",
@@ -58,6 +60,7 @@ class Subscriber:
     notify: tuple[str, ...]
     fallback: str | None = None  # receives alerts whose primary channel is dead
     templates: tuple[tuple[str, str | None, str | None], ...] = ()  # (channel kind, title, body)
+    pacing: Pacing = field(default_factory=Pacing)  # quiet hours, caps, bursts, digests
 
 
 @dataclass(frozen=True, slots=True)

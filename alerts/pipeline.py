@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from alerts import feedhealth, keys, log, notify, outbox, push
+from alerts import digests, feedhealth, keys, log, notify, outbox, push
 from alerts.enrich import enrich
 from alerts.errors import (
     AlertsError,
@@ -264,11 +264,8 @@ def _process(
                 subscriber=alert.subscriber,
                 story=alert.story,
             )
-    jobs = [
-        (alert, keys.digest(url))
-        for alert, _ in winners
-        for url in snapshot.config.subscribers[alert.subscriber].notify
-    ]
+    instant = digests.route(runtime, snapshot, [alert for alert, _ in winners])
+    jobs = jobs_for(snapshot, instant)
     try:
         dispatch(jobs)
     except Exception:
@@ -290,6 +287,25 @@ def _process(
 
 
 PRIORITY_ORDER = ("flash", "high", "normal", "low")
+
+
+def jobs_for(snapshot: Snapshot, alerts: Sequence[Alert]) -> list[tuple[Alert, str]]:
+    """(alert, URL digest) for every URL of each alert's subscriber."""
+    subscribers = snapshot.config.subscribers
+    return [
+        (alert, keys.digest(url))
+        for alert in alerts
+        if alert.subscriber in subscribers
+        for url in subscribers[alert.subscriber].notify
+    ]
+
+
+def send_digests(runtime: Runtime, dispatch: Dispatch, now: float | None = None) -> int:
+    """Hand on one digest per subscriber whose held alerts are due; returns how many."""
+    ready = digests.due_digests(runtime, now)
+    if ready:
+        dispatch(jobs_for(runtime.live.current(), ready))
+    return len(ready)
 
 
 def _confirm(runtime: Runtime, feed: Feed, claimed: list[str], first_poll: bool) -> None:

@@ -156,6 +156,24 @@ return '0'
 """
 
 
+# KEYS[1]: held-due zset. ARGV: now, limit. Pops every subscriber whose held alerts are due, and
+# their alerts, atomically: two flushers never send one digest twice. Returns [sub, n, k, v...]*.
+_HELD_POP = """
+local out = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, sub in ipairs(due) do
+  local key = ARGV[3] .. sub
+  local fields = redis.call('HGETALL', key)
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], sub)
+  table.insert(out, sub)
+  table.insert(out, #fields)
+  for _, f in ipairs(fields) do table.insert(out, f) end
+end
+return out
+"""
+
+
 class Store:
     """State shared by every worker on every machine."""
 
@@ -167,6 +185,7 @@ class Store:
         self._acquire_slot = client.register_script(_ACQUIRE_SLOT)
         self._outbox_create = client.register_script(_OUTBOX_CREATE)
         self._rate_take = client.register_script(_RATE_TAKE)
+        self._held_pop = client.register_script(_HELD_POP)
         self._outbox_claim = client.register_script(_OUTBOX_CLAIM)
         self._outbox_due = client.register_script(_OUTBOX_DUE)
 
@@ -468,6 +487,47 @@ class Store:
         """No send to this bucket before ``until`` (a channel said "retry after")."""
         with _translate():
             self._redis.set(key, str(until), px=max(1000, int((until - time.time()) * 1000) + 1000))
+
+    def recent_sends(self, subscriber: str, now: float) -> list[float]:
+        """Times of the subscriber's instant alerts in the last hour."""
+        with _translate():
+            pairs: Any = self._redis.zrangebyscore(
+                keys.recent(subscriber), now - 3600, "+inf", withscores=True
+            )
+        return [float(pair[1]) for pair in pairs]
+
+    def note_sends(self, subscriber: str, stamps: Mapping[str, float], now: float) -> None:
+        """Remember instant alerts (story -> time) for caps and bursts; forget those over an hour old."""
+        if not stamps:
+            return
+        with _translate():
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.zadd(keys.recent(subscriber), dict(stamps))
+            pipe.zremrangebyscore(keys.recent(subscriber), "-inf", now - 3600)
+            pipe.expire(keys.recent(subscriber), 3700)
+            pipe.execute()
+
+    def hold(self, subscriber: str, alerts: Mapping[str, str], release_at: float) -> None:
+        """Keep alerts (story -> JSON) for the subscriber's next digest, due no later than ``release_at``."""
+        with _translate():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hset(keys.held(subscriber), mapping=dict(alerts))  # type: ignore[arg-type]
+            pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, nx=True)
+            pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, lt=True)
+            pipe.execute()
+
+    def pop_held(self, now: float, limit: int = 500) -> dict[str, dict[str, str]]:
+        """Subscriber -> its held alerts (story -> JSON), for every subscriber whose digest is due."""
+        with _translate():
+            raw = self._held_pop(keys=[keys.HELD_DUE], args=[now, limit, keys.held("")])
+        result: dict[str, dict[str, str]] = {}
+        i = 0
+        while i < len(raw):
+            subscriber, count = str(raw[i]), int(raw[i + 1])
+            fields = raw[i + 2 : i + 2 + count]
+            result[subscriber] = {str(fields[j]): str(fields[j + 1]) for j in range(0, count, 2)}
+            i += 2 + count
+        return result
 
     def websub_get(self, feed: str) -> dict[str, str]:
         """The stored WebSub subscription fields of ``feed`` ({} when none)."""

@@ -57,7 +57,7 @@ def end_to_end(items: int, url: str, workdir: Path) -> tuple[list[float], list[f
     write_config(
         config,
         feeds=[{"name": "wire", "url": feeds.url("wire"), "every": "1s"}],
-        subscribers=[{"name": "desk", "notify": [sink.apprise_url]}],
+        subscribers=[{"name": "desk", "notify": [sink.apprise_url], "burst": "off"}],  # 1 alert, 1 message
         subscriptions=[{"name": "bench", "subscribers": ["desk"], "keywords": ["breaking"]}],
     )
     worker = WorkerProcess(

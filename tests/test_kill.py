@@ -31,7 +31,7 @@ def test_sigkill_five_times_loses_no_alert(
     write_config(
         config_dir,
         [{"name": "wire", "url": feed_server.url("wire"), "every": "1s"}],
-        [{"name": "desk", "notify": [smtp.apprise_url()]}],
+        [{"name": "desk", "notify": [smtp.apprise_url()], "burst": "off"}],  # every alert its own email
         [{"name": "all", "subscribers": ["desk"], "keywords": ["breaking"]}],
     )
     worker = start_worker(**FAST_RECOVERY)

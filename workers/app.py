@@ -52,6 +52,11 @@ def _make_app() -> Celery:
                 "schedule": 1.0,
                 "options": {"queue": POLL_QUEUE, "expires": 5.0},
             },
+            "digests": {
+                "task": "alerts.digests",
+                "schedule": 5.0,
+                "options": {"queue": POLL_QUEUE, "expires": 10.0},
+            },
             "websub-renew": {
                 "task": "alerts.websub_renew",
                 "schedule": 60.0,

@@ -90,6 +90,12 @@ def deliver_batch(ids: list[str]) -> dict[str, int]:
     return outbox.deliver_batch(runtime(), ids)
 
 
+@app.task(name="alerts.digests", ignore_result=True, acks_late=False)
+def send_digests() -> int:
+    """Fold alerts held by quiet hours, caps, bursts or digest schedules into due digests (beat)."""
+    return pipeline.send_digests(runtime(), _enqueue_deliveries)
+
+
 @app.task(name="alerts.sweep", ignore_result=True, acks_late=False)
 def sweep() -> int:
     """Hand out deliveries that are due: lost tasks, retries, claims of dead workers (every second)."""
