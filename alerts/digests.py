@@ -24,15 +24,17 @@ def route(
     for alert in alerts:
         by_subscriber[alert.subscriber].append(alert)
     instant: list[Alert] = []
+    recent = runtime.store.recent_sends(list(by_subscriber), now)
+    sends: dict[str, dict[str, float]] = {}
+    holds: dict[str, tuple[dict[str, str], float]] = {}
     for name, batch in by_subscriber.items():
         subscriber = snapshot.config.subscribers.get(name)
         settings = subscriber.pacing if subscriber else pacing.Pacing()
-        recent = runtime.store.recent_sends(name, now)
         sent: dict[str, float] = {}
         held: dict[str, str] = {}
         release: float | None = None
         for alert in batch:
-            decision = pacing.decide(settings, alert.priority, now, [*recent, *sent.values()])
+            decision = pacing.decide(settings, alert.priority, now, [*recent[name], *sent.values()])
             if decision.send:
                 instant.append(alert)
                 sent[alert.story] = now
@@ -47,9 +49,10 @@ def route(
                 reason=decision.reason,
                 until=decision.release_at,
             )
-        runtime.store.note_sends(name, sent, now)
+        sends[name] = sent
         if held:
-            runtime.store.hold(name, held, release or now)
+            holds[name] = (held, release or now)
+    runtime.store.note_sends(sends, holds, now)
     return instant
 
 

@@ -98,7 +98,9 @@ def sweep(
 
 def deliver_batch(runtime: Runtime, ids: Sequence[str], policy: Policy | None = None) -> dict[str, int]:
     """Send each delivery of the batch, concurrently; outcome -> count."""
-    policy = policy or Policy(max_age=runtime.settings.delivery_max_age)
+    policy = policy or Policy(
+        max_age=runtime.settings.delivery_max_age, retention=runtime.settings.history_retention
+    )
     counts: dict[str, int] = defaultdict(int)
     if len(ids) == 1:
         counts[deliver(runtime, ids[0], policy)] += 1
@@ -168,6 +170,7 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
         {"state": "sent", "sent_at": sent_at, "updated": sent_at, "last_error": ""},
         ttl=policy.retention,
         history=_history(alert, where, "sent", sent_at, latency),
+        history_retention=policy.retention,
     )
     events.info(
         "alert.sent",
@@ -206,6 +209,7 @@ def _failed(
         {"state": "dead", "last_error": error[:500], "updated": now},
         dead_at=now,
         history=_history(alert, where, "dead", now, None),
+        history_retention=policy.retention,
     )
     events.error("alert.failed", error=error, attempt=attempts, final=True)
     _fall_back(runtime, alert, fields)

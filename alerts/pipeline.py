@@ -384,7 +384,10 @@ def deliver(runtime: Runtime, alert: Alert, target: str) -> Delivery:
     where = notify.private(url)
     outbox.record(runtime.store, [(alert, target)])
     delivery = outbox.delivery_id(alert.subscriber, alert.story, target)
-    outcome = outbox.deliver(runtime, delivery, outbox.Policy(max_age=runtime.settings.delivery_max_age))
+    policy = outbox.Policy(
+        max_age=runtime.settings.delivery_max_age, retention=runtime.settings.history_retention
+    )
+    outcome = outbox.deliver(runtime, delivery, policy)
     record = runtime.store.outbox_get(delivery)
     if outcome == "sent" or record.get("state") == "sent":
         return Delivery(alert.subscriber, where, ok=True, error=None if outcome == "sent" else "already sent")

@@ -42,6 +42,7 @@ class Settings:
     claim_hold: int = 60  # poll lock, host slot and unconfirmed claims last this long (a dead worker's)
     delivery_lease: float = 120.0  # a claimed delivery whose worker died is retried after this
     sweep_lease: float = 30.0  # a delivery handed to a task is not handed out again before this
+    history_retention: int = 7 * 86400  # how long `alerts history` remembers deliveries
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +60,7 @@ class Settings:
             claim_hold=max(5, int(parse_duration(env.get("ALERTS_CLAIM_HOLD") or "60s"))),
             delivery_lease=parse_duration(env.get("ALERTS_DELIVERY_LEASE") or "120s"),
             sweep_lease=parse_duration(env.get("ALERTS_SWEEP_LEASE") or "30s"),
+            history_retention=int(parse_duration(env.get("ALERTS_HISTORY_RETENTION") or "7d")),
         )
 
 

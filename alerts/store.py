@@ -411,7 +411,7 @@ class Store:
         dead_at: float | None = None,
         ttl: int | None = None,
         history: Mapping[str, str] | None = None,
-        history_len: int = 100_000,
+        history_retention: int = 7 * 86400,
     ) -> None:
         """Record an attempt's outcome: book a retry, or give up (dead), or finish; log it to history."""
         key = keys.outbox(delivery)
@@ -428,7 +428,8 @@ class Store:
             if ttl is not None:
                 pipe.expire(key, ttl)
             if history is not None:
-                pipe.xadd(keys.HISTORY, dict(history), maxlen=history_len, approximate=True)  # type: ignore[arg-type]
+                oldest = f"{int((time.time() - history_retention) * 1000)}-0"  # older entries are trimmed
+                pipe.xadd(keys.HISTORY, dict(history), minid=oldest, approximate=True)  # type: ignore[arg-type]
             pipe.execute()
 
     def outbox_due(self, now: float, limit: int, lease: float) -> list[str]:
@@ -488,32 +489,36 @@ class Store:
         with _translate():
             self._redis.set(key, str(until), px=max(1000, int((until - time.time()) * 1000) + 1000))
 
-    def recent_sends(self, subscriber: str, now: float) -> list[float]:
-        """Times of the subscriber's instant alerts in the last hour."""
-        with _translate():
-            pairs: Any = self._redis.zrangebyscore(
-                keys.recent(subscriber), now - 3600, "+inf", withscores=True
-            )
-        return [float(pair[1]) for pair in pairs]
-
-    def note_sends(self, subscriber: str, stamps: Mapping[str, float], now: float) -> None:
-        """Remember instant alerts (story -> time) for caps and bursts; forget those over an hour old."""
-        if not stamps:
-            return
+    def recent_sends(self, subscribers: Sequence[str], now: float) -> dict[str, list[float]]:
+        """Times of each subscriber's instant alerts in the last hour (one round trip for all)."""
         with _translate():
             pipe = self._redis.pipeline(transaction=False)
-            pipe.zadd(keys.recent(subscriber), dict(stamps))
-            pipe.zremrangebyscore(keys.recent(subscriber), "-inf", now - 3600)
-            pipe.expire(keys.recent(subscriber), 3700)
-            pipe.execute()
+            for subscriber in subscribers:
+                pipe.zrangebyscore(keys.recent(subscriber), now - 3600, "+inf", withscores=True)
+            results: Any = pipe.execute()
+        return {s: [float(pair[1]) for pair in pairs] for s, pairs in zip(subscribers, results, strict=True)}
 
-    def hold(self, subscriber: str, alerts: Mapping[str, str], release_at: float) -> None:
-        """Keep alerts (story -> JSON) for the subscriber's next digest, due no later than ``release_at``."""
+    def note_sends(
+        self,
+        sends: Mapping[str, Mapping[str, float]],
+        holds: Mapping[str, tuple[Mapping[str, str], float]],
+        now: float,
+    ) -> None:
+        """In one round trip: remember instant alerts (subscriber -> story -> time) for caps and
+        bursts, and keep held ones (subscriber -> (story -> JSON, release time)) for a digest."""
+        if not any(sends.values()) and not holds:
+            return
         with _translate():
             pipe = self._redis.pipeline(transaction=True)
-            pipe.hset(keys.held(subscriber), mapping=dict(alerts))  # type: ignore[arg-type]
-            pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, nx=True)
-            pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, lt=True)
+            for subscriber, stamps in sends.items():
+                if stamps:
+                    pipe.zadd(keys.recent(subscriber), dict(stamps))
+                    pipe.zremrangebyscore(keys.recent(subscriber), "-inf", now - 3600)
+                    pipe.expire(keys.recent(subscriber), 3700)
+            for subscriber, (alerts, release_at) in holds.items():
+                pipe.hset(keys.held(subscriber), mapping=dict(alerts))  # type: ignore[arg-type]
+                pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, nx=True)
+                pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, lt=True)
             pipe.execute()
 
     def pop_held(self, now: float, limit: int = 500) -> dict[str, dict[str, str]]:
