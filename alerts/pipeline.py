@@ -244,9 +244,11 @@ def _process(
             regions=list(regions),
             matches=len(matches),
         )
+        item_story_keys = story_keys(item)
+        story_id = keys.digest(item_story_keys[0])
         for subscriber, subs in _by_subscriber(matches).items():
-            alert = _alert(feed, item, regions, subscriber, subs, fetched_at)
-            story = tuple(keys.story_sent(subscriber, key) for key in story_keys(item))
+            alert = _alert(feed, item, regions, subscriber, subs, fetched_at, story_id)
+            story = tuple(keys.story_sent(subscriber, key) for key in item_story_keys)
             candidates.append((alert, story))
     if not candidates:
         _confirm(runtime, feed, item_keys, first_poll)
@@ -355,10 +357,11 @@ def _alert(
     subscriber: str,
     matches: list[Match],
     fetched_at: float,
+    story: str,
 ) -> Alert:
     return Alert(
         subscriber=subscriber,
-        story=keys.digest(story_keys(item)[0]),
+        story=story,
         item=item.id,
         feed=feed.name,
         title=item.title,

@@ -509,7 +509,7 @@ class Store:
         if not any(sends.values()) and not holds:
             return
         with _translate():
-            pipe = self._redis.pipeline(transaction=True)
+            pipe = self._redis.pipeline(transaction=False)
             for subscriber, stamps in sends.items():
                 if stamps:
                     pipe.zadd(keys.recent(subscriber), dict(stamps))
