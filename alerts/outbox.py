@@ -97,32 +97,60 @@ def sweep(
 
 
 def deliver_batch(runtime: Runtime, ids: Sequence[str], policy: Policy | None = None) -> dict[str, int]:
-    """Send each delivery of the batch, concurrently; outcome -> count."""
+    """Claim the batch in one step, then send each claimed delivery, concurrently; outcome -> count."""
     policy = policy or Policy(
         max_age=runtime.settings.delivery_max_age, retention=runtime.settings.history_retention
     )
     counts: dict[str, int] = defaultdict(int)
-    if len(ids) == 1:
-        counts[deliver(runtime, ids[0], policy)] += 1
+    claimed_at = time.time()
+    claims = runtime.store.outbox_claim_many(ids, claimed_at, runtime.settings.delivery_lease)
+    work = []
+    for delivery, fields in zip(ids, claims, strict=True):
+        if fields is None:
+            counts[_not_claimed(runtime.store, delivery)] += 1
+        else:
+            work.append((delivery, fields))
+    if len(work) == 1:
+        counts[_send_claimed(runtime, *work[0], claimed_at, policy)] += 1
         return dict(counts)
-    with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(ids))) as pool:
-        # each send runs in a copy of this context, so its log lines keep the task id
-        futures = [pool.submit(contextvars.copy_context().run, deliver, runtime, d, policy) for d in ids]
-        for future in futures:
-            counts[future.result()] += 1
+    pool = _senders()
+    # each send runs in a copy of this context, so its log lines keep the task id
+    futures = [
+        pool.submit(contextvars.copy_context().run, _send_claimed, runtime, d, f, claimed_at, policy)
+        for d, f in work
+    ]
+    for future in futures:
+        counts[future.result()] += 1
     return dict(counts)
+
+
+@functools.cache
+def _senders() -> ThreadPoolExecutor:
+    """This process's send threads, kept for its lifetime (their HTTP connections stay alive)."""
+    return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send")
 
 
 def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
     """Claim, send and record one delivery: ``sent``, ``retrying``, ``dead``, ``dropped`` or ``skipped``."""
-    store = runtime.store
     claimed_at = time.time()
-    fields = store.outbox_claim(delivery, claimed_at, runtime.settings.delivery_lease)
+    fields = runtime.store.outbox_claim(delivery, claimed_at, runtime.settings.delivery_lease)
     if fields is None:
-        state = store.outbox_get(delivery).get("state")
-        if state == "sent":
-            _logger.info("alert.duplicate", delivery=delivery)
-        return "skipped"
+        return _not_claimed(runtime.store, delivery)
+    return _send_claimed(runtime, delivery, fields, claimed_at, policy)
+
+
+def _not_claimed(store: Store, delivery: str) -> str:
+    """A delivery that was not ours to send (sent already, or another worker holds it)."""
+    if store.outbox_get(delivery).get("state") == "sent":
+        _logger.info("alert.duplicate", delivery=delivery)
+    return "skipped"
+
+
+def _send_claimed(
+    runtime: Runtime, delivery: str, fields: dict[str, str], claimed_at: float, policy: Policy
+) -> str:
+    """Send a delivery this worker has claimed, and record the outcome."""
+    store, started = runtime.store, time.time()
     alert = Alert.from_json(json.loads(fields["alert"]))
     subscriber = runtime.live.current().config.subscribers.get(alert.subscriber)
     url = _url(subscriber, fields["target"])
@@ -135,7 +163,9 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
             error="subscriber or URL no longer configured",
         )
         return "dropped"
-    where = notify.private(url)
+    message = formats.render(alert, url, _priority(alert.priority), time.time(), _template(subscriber, url))
+    channel = notify.Channel(message.url)
+    where = channel.target
     events = _logger.bind(
         delivery=delivery, subscriber=alert.subscriber, feed=alert.feed, item=alert.item, target=where
     )
@@ -147,17 +177,10 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
         store.outbox_finish(delivery, {"state": "retrying", "attempts": attempts}, retry_at=retry_at)
         events.info("alert.deferred", wait=round(wait, 2))
         return "deferred"
-    message = formats.render(alert, url, _priority(alert.priority), time.time(), _template(subscriber, url))
     if message.template_error:
         events.warning("alert.template_failed", error=message.template_error)
     try:
-        notify.send(
-            message.url,
-            message.title,
-            message.body,
-            alert.subscriber,
-            body_format="html" if message.body_format == "html" else None,
-        )
+        channel.send(message.title, message.body, "html" if message.body_format == "html" else None)
     except DeliveryError as exc:
         asked = ratelimit.retry_after(str(exc))
         if asked is not None and limits:  # the channel said when: that destination waits exactly so long
@@ -177,7 +200,7 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
         title=alert.title,
         attempt=int(fields.get("attempts") or 1),
         pipeline_ms=round((claimed_at - alert.fetched_at) * 1000, 1) if alert.fetched_at else None,
-        send_ms=round((sent_at - claimed_at) * 1000, 1),
+        send_ms=round((sent_at - started) * 1000, 1),
     )
     return "sent"
 

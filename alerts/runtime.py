@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,9 @@ class Snapshot:
     classifier: Classifier
 
 
+CHECK_EVERY = 0.5
+
+
 class LiveConfig:
     """Holds the current :class:`Snapshot`, reloading it when a configuration file changes."""
 
@@ -80,10 +84,18 @@ class LiveConfig:
         self._directory = directory
         self._lock = threading.Lock()
         self._stamp = self._files_stamp()
+        self._checked = time.monotonic()
         self._snapshot = self._build(load_config(directory))
 
     def current(self) -> Snapshot:
-        """The newest valid snapshot; an invalid edit is logged once and the last good one kept."""
+        """The newest valid snapshot; an invalid edit is logged once and the last good one kept.
+
+        The files are looked at no more than every ``CHECK_EVERY`` seconds (a fan-out calls this for
+        every delivery)."""
+        now = time.monotonic()
+        if now - self._checked < CHECK_EVERY:
+            return self._snapshot
+        self._checked = now
         stamp = self._files_stamp()
         if stamp != self._stamp:
             with self._lock:

@@ -125,6 +125,83 @@ redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
 return redis.call('HGETALL', KEYS[1])
 """
 
+# KEYS[1]: due zset; then one record key per delivery. ARGV: now, lease, then the ids. Claims each
+# delivery like _OUTBOX_CLAIM; returns per delivery its fields, or 0 when it is not ours to send.
+_OUTBOX_CLAIM_MANY = """
+local out = {}
+local now = tonumber(ARGV[1])
+local lease_until = now + tonumber(ARGV[2])
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local state = redis.call('HGET', key, 'state')
+  local ok = state == 'pending' or state == 'retrying'
+  if state == 'sending' then ok = tonumber(redis.call('HGET', key, 'lease_until') or '0') <= now end
+  if ok then
+    redis.call('HSET', key, 'state', 'sending', 'lease_until', lease_until, 'updated', now)
+    redis.call('HINCRBY', key, 'attempts', 1)
+    redis.call('ZADD', KEYS[1], lease_until, ARGV[i + 1])
+    out[i - 1] = redis.call('HGETALL', key)
+  else
+    out[i - 1] = 0
+  end
+end
+return out
+"""
+
+# KEYS: record, due zset, dead zset, history stream. ARGV: id, retry at ('' = none), dead at ('' =
+# none), ttl ('' = none), history min id ('' = no entry), number of field pairs, the pairs, then
+# the history entry's pairs. Records an attempt's outcome in one step.
+_OUTBOX_FINISH = """
+local n = tonumber(ARGV[6])
+for j = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[7 + 2 * j], ARGV[8 + 2 * j]) end
+redis.call('HDEL', KEYS[1], 'lease_until')
+if ARGV[2] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1]) end
+if ARGV[4] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+if ARGV[5] ~= '' then
+  local entry = {}
+  for i = 7 + 2 * n, #ARGV do table.insert(entry, ARGV[i]) end
+  redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[5], '*', unpack(entry))
+end
+return 1
+"""
+
+# KEYS: the keys to set. ARGV[1]: value, ARGV[2]: ttl. One round trip, however many keys.
+_SET_ALL = """
+for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'EX', ARGV[2]) end
+return #KEYS
+"""
+
+# KEYS: one sorted set per subscriber. ARGV[1]: since. Returns, per key, its scores since then.
+_RECENT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local found = redis.call('ZRANGEBYSCORE', key, ARGV[1], '+inf', 'WITHSCORES')
+  local scores = {}
+  for j = 2, #found, 2 do table.insert(scores, found[j]) end
+  out[i] = scores
+end
+return out
+"""
+
+# KEYS: one sorted set per subscriber. ARGV[1]: drop scores below, ARGV[2]: ttl, then per key the
+# number of (score, member) pairs and the pairs. Adds them and trims what is older.
+_NOTE = """
+local a = 3
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[a])
+  for j = 0, n - 1 do redis.call('ZADD', key, ARGV[a + 1 + 2 * j], ARGV[a + 2 + 2 * j]) end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+  redis.call('EXPIRE', key, ARGV[2])
+  a = a + 1 + 2 * n
+end
+return #KEYS
+"""
+
 # KEYS[1]: due zset. ARGV: now, limit, lease. Deliveries due now, each booked lease seconds later
 # (so a sweep hands each to one worker; if that worker dies, a later sweep hands it out again).
 _OUTBOX_DUE = """
@@ -188,6 +265,11 @@ class Store:
         self._held_pop = client.register_script(_HELD_POP)
         self._outbox_claim = client.register_script(_OUTBOX_CLAIM)
         self._outbox_due = client.register_script(_OUTBOX_DUE)
+        self._outbox_claim_many = client.register_script(_OUTBOX_CLAIM_MANY)
+        self._outbox_finish = client.register_script(_OUTBOX_FINISH)
+        self._set_all = client.register_script(_SET_ALL)
+        self._recent = client.register_script(_RECENT)
+        self._note = client.register_script(_NOTE)
 
     @classmethod
     def from_url(cls, url: str = DEFAULT_URL) -> Store:
@@ -239,10 +321,7 @@ class Store:
         if not claimed:
             return
         with _translate():
-            pipe = self._redis.pipeline(transaction=False)
-            for key in claimed:
-                pipe.set(key, "d", ex=ttl)
-            pipe.execute()
+            self._set_all(keys=list(claimed), args=["d", ttl])
 
     def release(self, claimed_keys: Sequence[str]) -> None:
         """Undo claims whose work could not be handed on (so a retry can claim them again)."""
@@ -402,6 +481,21 @@ class Store:
             return None
         return {str(raw[i]): str(raw[i + 1]) for i in range(0, len(raw), 2)}
 
+    def outbox_claim_many(
+        self, deliveries: Sequence[str], now: float, lease: float
+    ) -> list[dict[str, str] | None]:
+        """:meth:`outbox_claim` for each delivery, in one round trip."""
+        if not deliveries:
+            return []
+        with _translate():
+            raw = self._outbox_claim_many(
+                keys=[keys.OUTBOX_DUE, *(keys.outbox(d) for d in deliveries)], args=[now, lease, *deliveries]
+            )
+        return [
+            {str(f[i]): str(f[i + 1]) for i in range(0, len(f), 2)} if isinstance(f, list) else None
+            for f in raw
+        ]
+
     def outbox_finish(
         self,
         delivery: str,
@@ -414,23 +508,15 @@ class Store:
         history_retention: int = 7 * 86400,
     ) -> None:
         """Record an attempt's outcome: book a retry, or give up (dead), or finish; log it to history."""
-        key = keys.outbox(delivery)
+        pairs = [str(part) for name, value in fields.items() for part in (name, value)]
+        entry = [part for name, value in (history or {}).items() for part in (name, value)]
+        oldest = f"{int((time.time() - history_retention) * 1000)}-0" if history is not None else ""
+        args: list[str | int] = [delivery, _opt(retry_at), _opt(dead_at), _opt(ttl), oldest, len(fields)]
+        args += pairs + entry
         with _translate():
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.hset(key, mapping=dict(fields))  # type: ignore[arg-type]
-            pipe.hdel(key, "lease_until")
-            if retry_at is not None:
-                pipe.zadd(keys.OUTBOX_DUE, {delivery: retry_at})
-            else:
-                pipe.zrem(keys.OUTBOX_DUE, delivery)
-            if dead_at is not None:
-                pipe.zadd(keys.OUTBOX_DEAD, {delivery: dead_at})
-            if ttl is not None:
-                pipe.expire(key, ttl)
-            if history is not None:
-                oldest = f"{int((time.time() - history_retention) * 1000)}-0"  # older entries are trimmed
-                pipe.xadd(keys.HISTORY, dict(history), minid=oldest, approximate=True)  # type: ignore[arg-type]
-            pipe.execute()
+            self._outbox_finish(
+                keys=[keys.outbox(delivery), keys.OUTBOX_DUE, keys.OUTBOX_DEAD, keys.HISTORY], args=args
+            )
 
     def outbox_due(self, now: float, limit: int, lease: float) -> list[str]:
         """Deliveries due now (new, retries, or abandoned by a dead worker), each booked ``lease`` later."""
@@ -491,12 +577,11 @@ class Store:
 
     def recent_sends(self, subscribers: Sequence[str], now: float) -> dict[str, list[float]]:
         """Times of each subscriber's instant alerts in the last hour (one round trip for all)."""
+        if not subscribers:
+            return {}
         with _translate():
-            pipe = self._redis.pipeline(transaction=False)
-            for subscriber in subscribers:
-                pipe.zrangebyscore(keys.recent(subscriber), now - 3600, "+inf", withscores=True)
-            results: Any = pipe.execute()
-        return {s: [float(pair[1]) for pair in pairs] for s, pairs in zip(subscribers, results, strict=True)}
+            raw = self._recent(keys=[keys.recent(s) for s in subscribers], args=[now - 3600])
+        return {s: [float(score) for score in scores] for s, scores in zip(subscribers, raw, strict=True)}
 
     def note_sends(
         self,
@@ -508,18 +593,22 @@ class Store:
         bursts, and keep held ones (subscriber -> (story -> JSON, release time)) for a digest."""
         if not any(sends.values()) and not holds:
             return
+        noted = {subscriber: stamps for subscriber, stamps in sends.items() if stamps}
+        args: list[str | float | int] = [now - 3600, 3700]
+        for stamps in noted.values():
+            args.append(len(stamps))
+            for story, at in stamps.items():
+                args += [at, story]
         with _translate():
-            pipe = self._redis.pipeline(transaction=False)
-            for subscriber, stamps in sends.items():
-                if stamps:
-                    pipe.zadd(keys.recent(subscriber), dict(stamps))
-                    pipe.zremrangebyscore(keys.recent(subscriber), "-inf", now - 3600)
-                    pipe.expire(keys.recent(subscriber), 3700)
-            for subscriber, (alerts, release_at) in holds.items():
-                pipe.hset(keys.held(subscriber), mapping=dict(alerts))  # type: ignore[arg-type]
-                pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, nx=True)
-                pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, lt=True)
-            pipe.execute()
+            if noted:
+                self._note(keys=[keys.recent(subscriber) for subscriber in noted], args=args)
+            if holds:
+                pipe = self._redis.pipeline(transaction=False)
+                for subscriber, (alerts, release_at) in holds.items():
+                    pipe.hset(keys.held(subscriber), mapping=dict(alerts))  # type: ignore[arg-type]
+                    pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, nx=True)
+                    pipe.zadd(keys.HELD_DUE, {subscriber: release_at}, lt=True)
+                pipe.execute()
 
     def pop_held(self, now: float, limit: int = 500) -> dict[str, dict[str, str]]:
         """Subscriber -> its held alerts (story -> JSON), for every subscriber whose digest is due."""
@@ -565,6 +654,10 @@ class Store:
         """Pop the feeds due at ``now`` and book their next poll."""
         with _translate():
             return [str(feed) for feed in self._due(keys=[keys.SCHEDULE, keys.INTERVALS], args=[now, limit])]
+
+
+def _opt(value: float | int | None) -> str:
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
 def _float(value: object) -> float | None:

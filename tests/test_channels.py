@@ -54,7 +54,6 @@ def telegram_api(telegram: TelegramDouble, monkeypatch: pytest.MonkeyPatch) -> T
     from apprise.plugins.telegram import NotifyTelegram
 
     monkeypatch.setattr(NotifyTelegram, "notify_url", NotifyTelegram.notify_url)  # restored after the test
-    notify._instances.clear()
     return telegram
 
 

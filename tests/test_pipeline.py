@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from alerts import keys, outbox, pipeline
 from alerts.errors import DeliveryError, UnknownTarget
 from alerts.models import Alert, FeedItem
-from alerts.runtime import Runtime, Settings
+from alerts.runtime import CHECK_EVERY, Runtime, Settings
 from alerts.store import FIRST_POLL_WINDOW, Store
 from tests.harness.configs import write_config
 from tests.harness.servers import Entry, FeedServer, WebhookSink
@@ -55,9 +55,10 @@ def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 def _touch_later(path: Path) -> None:
-    """Give ``path`` an mtime clearly after its previous one, so LiveConfig sees the change."""
+    """Give ``path`` an mtime clearly after its previous one, and wait until LiveConfig looks again."""
     later = time.time() + 5
     os.utime(path, (later, later))
+    time.sleep(CHECK_EVERY)
 
 
 def _one_feed_config(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import threading
 from collections.abc import Sequence
+from typing import Any
+
+from celery import signals
 
 from alerts import log, outbox, pipeline
 from alerts import push as push_module
@@ -16,10 +20,28 @@ from workers.app import DELIVER_QUEUE, POLL_QUEUE, app
 _logger = log.get("alerts.tasks")
 
 
+_runtime_lock = threading.Lock()
+
+
 @functools.cache
-def runtime() -> Runtime:
-    """This worker process's runtime, built once from the environment."""
+def _built() -> Runtime:
     return Runtime.from_env()
+
+
+def runtime() -> Runtime:
+    """This worker process's runtime, built once from the environment (by one thread: loading a large
+    configuration takes seconds, and sixteen threads each loading it would take a minute)."""
+    with _runtime_lock:
+        return _built()
+
+
+@signals.worker_init.connect
+def _warm_up(**_: Any) -> None:
+    """Load the configuration before the first task (in the parent, so forked children share it)."""
+    try:
+        runtime().live.current()
+    except AlertsError as exc:  # the first task reports it again, with its context
+        _logger.error("config.invalid", error=str(exc))
 
 
 @app.task(name="alerts.tick", ignore_result=True, acks_late=False)

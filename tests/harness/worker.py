@@ -90,6 +90,12 @@ class WorkerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)  # anything it left behind (embedded beat)
 
+    @property
+    def pid(self) -> int:
+        """The process id of the worker (or of `alerts run`, the parent of its workers)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     def text(self) -> str:
         """Everything the worker logged so far."""
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
