@@ -1,8 +1,10 @@
-"""HTTP fetching of feeds: conditional GET, size cap, timeouts, clear errors.
+"""The HTTP client: fetching feeds (conditional GET, size cap, timeouts, clear errors), and posting
+webhook deliveries (:func:`post_many`).
 
 This is the only module of breaking-alerts that imports aiohttp (client side). Every
 aiohttp or OS failure leaves it as :class:`~alerts.errors.FetchError` (worth retrying) or
-:class:`~alerts.errors.FeedRejected` (will not change); no aiohttp type escapes.
+:class:`~alerts.errors.FeedRejected` (will not change), or for a post as a :class:`PostOutcome`
+that says what went wrong; no aiohttp type escapes.
 
 Two ways in:
 
@@ -25,10 +27,11 @@ import atexit
 import concurrent.futures
 import math
 import os
+import queue
 import re
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -45,9 +48,13 @@ __all__ = [
     "FetchResult",
     "Fetcher",
     "HttpStatusError",
+    "Post",
+    "PostOutcome",
     "Validators",
     "fetch_many",
     "fetch_one",
+    "post_each",
+    "post_many",
     "shutdown",
 ]
 
@@ -112,6 +119,32 @@ class HttpStatusError(FetchError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self), self.status, self.url, self.retry_after))
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One HTTP POST to make: where, what, and its headers."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PostOutcome:
+    """What became of a :class:`Post`: ``error`` is None when the server answered 2xx."""
+
+    status: int  # 0 when there was no HTTP answer (refused, timed out, reset)
+    error: str | None = None
+    retry_after: float | None = None  # the server's Retry-After, in seconds
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+POST_TIMEOUT = aiohttp.ClientTimeout(total=15.0, sock_connect=5.0)
+_POST_ANSWER_CAP = 64 * 1024  # bytes of a webhook's answer that are read (and ignored)
 
 
 # --------------------------------------------------------------------------- core
@@ -342,6 +375,24 @@ class Fetcher:
         await self.close()
 
 
+async def _post(session: aiohttp.ClientSession, post: Post) -> PostOutcome:
+    """Make one POST (no redirects followed: a webhook that moved must be reconfigured)."""
+    where = str(URL(post.url).origin())  # a webhook's path and query may hold its secret
+    try:
+        async with session.post(
+            post.url, data=post.body, headers=post.headers, timeout=POST_TIMEOUT, allow_redirects=False
+        ) as resp:
+            await resp.content.read(_POST_ANSWER_CAP)
+            if 200 <= resp.status < 300:
+                return PostOutcome(resp.status)
+            retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+            return PostOutcome(resp.status, f"{_status_line(resp.status, resp.reason)}", retry_after)
+    except TimeoutError:
+        return PostOutcome(0, f"no answer from {where} within {POST_TIMEOUT.total:g}s")
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return PostOutcome(0, f"could not post to {where}: {type(exc).__name__}: {exc}")
+
+
 # --------------------------------------------------------------------------- sync API
 
 
@@ -380,6 +431,18 @@ class _LoopThread:
                     return exc
 
         return list(await asyncio.gather(*(one(u, v) for u, v in items)))
+
+    async def post_all(
+        self, posts: Sequence[tuple[int, Post]], done: queue.SimpleQueue[tuple[int, PostOutcome]]
+    ) -> None:
+        if self.session is None or self.session.closed:
+            self.session = _new_session()
+        session = self.session
+
+        async def one(index: int, post: Post) -> None:
+            done.put((index, await _post(session, post)))
+
+        await asyncio.gather(*(one(index, post) for index, post in posts))
 
     def run(self, coro: Coroutine[Any, Any, _T], wait: float) -> _T:
         """Run ``coro`` on the loop thread and wait at most ``wait`` seconds for it."""
@@ -494,3 +557,38 @@ def fetch_many(
         for i, result in zip(todo, done, strict=True):
             out[i] = result
     return [r for r in out if r is not None]
+
+
+def post_each(posts: Sequence[Post]) -> Iterator[tuple[int, PostOutcome]]:
+    """Make every POST concurrently on the per-process background loop (keep-alive connections,
+    at most 100 at once); yield (index, outcome) as each one ends. Safe to call from any thread."""
+    done: queue.SimpleQueue[tuple[int, PostOutcome]] = queue.SimpleQueue()
+    todo = []
+    for i, post in enumerate(posts):
+        try:
+            _check_url(post.url)
+        except FeedRejected as exc:
+            yield i, PostOutcome(0, str(exc))
+        else:
+            todo.append(i)
+    if not todo:
+        return
+    runner = _get_runner()
+    future = asyncio.run_coroutine_threadsafe(
+        runner.post_all([(i, posts[i]) for i in todo], done), runner.loop
+    )
+    wait = math.ceil(len(todo) / _POOL_LIMIT) * (POST_TIMEOUT.total or 15.0) + _GRACE
+    deadline = time.monotonic() + wait
+    try:
+        for _ in todo:
+            yield done.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        raise FetchError(f"no answer from the fetch loop within {wait:g}s") from None
+    finally:
+        future.cancel()
+
+
+def post_many(posts: Sequence[Post]) -> list[PostOutcome]:
+    """:func:`post_each`, collected: one outcome per post, in order."""
+    outcomes: dict[int, PostOutcome] = dict(post_each(posts))
+    return [outcomes[i] for i in range(len(posts))]

@@ -13,7 +13,8 @@ Kinds (:func:`channel_kind`) and what :func:`render` produces for them:
 - ``webhook``: ``message`` (Apprise's body) is a JSON document with every field of the alert
   (:func:`webhook_payload`); the receiver gets ``{"version", "title", "message", "type", ...}`` and does
   ``json.loads(payload["message"])``. Apprise's ``:key=value`` URL mapping only adds flat strings (and
-  would make the URL differ per alert), so it is not used.
+  would make the URL differ per alert), so it is not used. A plain ``http(s)://`` URL (a native webhook,
+  :mod:`alerts.webhook`) receives the JSON document itself as the request body.
 - ``console``/``other``: today's plain rendering (:mod:`alerts.render`), URL unchanged.
 
 Per-message parameters are added to a copy of the subscriber's URL; its own parameters are kept, ours win.
@@ -99,7 +100,7 @@ KIND_SCHEMAS: dict[str, frozenset[str]] = {
     "telegram": frozenset({"tgram"}),
     "email": frozenset({"mailto", "mailtos"}),
     "push": PUSH_SCHEMAS,
-    "webhook": frozenset({"json", "jsons", "form", "forms", "xml", "xmls"}),
+    "webhook": frozenset({"json", "jsons", "form", "forms", "xml", "xmls", "http", "https"}),
     "console": frozenset({"console"}),
 }
 
@@ -265,7 +266,9 @@ def _push(ctx: _Context, title: str | None, body: str | None) -> Message:
 def _webhook(ctx: _Context, title: str | None, body: str | None) -> Message:
     if body is None:
         body = json.dumps(webhook_payload(ctx.alert, ctx.priority, ctx.sent_at), ensure_ascii=False)
-    return Message(title or ctx.headline, body, "text", with_params(ctx.url, {"format": "text"}))
+    native = ctx.url.split("://", 1)[0].lower() in ("http", "https")  # posted as is, not through Apprise
+    url = ctx.url if native else with_params(ctx.url, {"format": "text"})
+    return Message(title or ctx.headline, body, "text", url)
 
 
 def _plain(ctx: _Context, title: str | None, body: str | None) -> Message:

@@ -24,6 +24,7 @@ import apprise.decorators
 import requests
 from apprise.plugins.telegram import NotifyTelegram
 
+from alerts import fetch, webhook
 from alerts.errors import DeliveryError
 from alerts.models import Delivery
 
@@ -128,7 +129,9 @@ def _privacy(plugin: Any, url: str) -> str:
 
 
 def url_problem(url: str) -> str | None:
-    """Why Apprise cannot use ``url``, or None when it can."""
+    """Why ``url`` cannot be used (by Apprise, or as a native webhook), or None when it can."""
+    if webhook.is_webhook(url):
+        return webhook.url_problem(url)
     if "://" not in url:
         return f"malformed notify URL {_scheme_only(url)!r}: expected schema://..."
     if _instantiate(url) is None:
@@ -139,6 +142,8 @@ def url_problem(url: str) -> str | None:
 @functools.lru_cache(maxsize=65536)
 def private(url: str) -> str:
     """``url`` with its secrets masked, as Apprise prints it (safe to log)."""
+    if webhook.is_webhook(url):
+        return webhook.private(url)
     return _privacy(_instantiate(url), url)
 
 
@@ -169,7 +174,13 @@ class Channel:
 
 
 def send(url: str, title: str, body: str, subscriber: str = "", body_format: str | None = None) -> Delivery:
-    """Send one message to one Apprise URL; raise DeliveryError when the channel did not accept it."""
+    """Send one message to one URL (Apprise, or a native webhook); raise DeliveryError when the channel
+    did not accept it."""
+    if webhook.is_webhook(url):
+        [outcome] = fetch.post_many([webhook.request(url, body, delivery="test")])
+        if not outcome.ok:
+            raise DeliveryError(f"{webhook.private(url)}: {outcome.error}")
+        return Delivery(subscriber, webhook.private(url), ok=True)
     channel = Channel(url)
     channel.send(title, body, body_format)
     return Delivery(subscriber, channel.target, ok=True)

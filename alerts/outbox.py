@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from alerts import formats, keys, log, notify, ratelimit
+from alerts import fetch, formats, keys, log, notify, ratelimit, webhook
 from alerts.errors import DeliveryError
 from alerts.models import Alert, Subscriber
 from alerts.runtime import Runtime
@@ -97,28 +97,39 @@ def sweep(
 
 
 def deliver_batch(runtime: Runtime, ids: Sequence[str], policy: Policy | None = None) -> dict[str, int]:
-    """Claim the batch in one step, then send each claimed delivery, concurrently; outcome -> count."""
+    """Claim the batch in one step, then send each claimed delivery; outcome -> count.
+
+    Native webhooks of the batch are posted all at once (one event loop, pooled connections); Apprise
+    deliveries are sent concurrently on this process's send threads, each on its own.
+    """
     policy = policy or Policy(
         max_age=runtime.settings.delivery_max_age, retention=runtime.settings.history_retention
     )
     counts: dict[str, int] = defaultdict(int)
     claimed_at = time.time()
     claims = runtime.store.outbox_claim_many(ids, claimed_at, runtime.settings.delivery_lease)
+    hooks: list[_Attempt] = []
     work = []
     for delivery, fields in zip(ids, claims, strict=True):
         if fields is None:
             counts[_not_claimed(runtime.store, delivery)] += 1
+        elif _is_native(runtime, fields):
+            prepared = _prepare(runtime, delivery, fields, claimed_at)
+            if isinstance(prepared, str):
+                counts[prepared] += 1
+            else:
+                hooks.append(prepared)
         else:
             work.append((delivery, fields))
-    if len(work) == 1:
-        counts[_send_claimed(runtime, *work[0], claimed_at, policy)] += 1
-        return dict(counts)
     pool = _senders()
-    # each send runs in a copy of this context, so its log lines keep the task id
+    # each send runs in a copy of this context, so its log lines keep the task id; the webhooks are
+    # posted meanwhile, so neither kind of channel waits for the other
     futures = [
         pool.submit(contextvars.copy_context().run, _send_claimed, runtime, d, f, claimed_at, policy)
         for d, f in work
     ]
+    for outcome in _post_webhooks(runtime, hooks, policy):
+        counts[outcome] += 1
     for future in futures:
         counts[future.result()] += 1
     return dict(counts)
@@ -136,6 +147,9 @@ def deliver(runtime: Runtime, delivery: str, policy: Policy) -> str:
     fields = runtime.store.outbox_claim(delivery, claimed_at, runtime.settings.delivery_lease)
     if fields is None:
         return _not_claimed(runtime.store, delivery)
+    if _is_native(runtime, fields):
+        prepared = _prepare(runtime, delivery, fields, claimed_at)
+        return prepared if isinstance(prepared, str) else _post_webhooks(runtime, [prepared], policy)[0]
     return _send_claimed(runtime, delivery, fields, claimed_at, policy)
 
 
@@ -146,10 +160,33 @@ def _not_claimed(store: Store, delivery: str) -> str:
     return "skipped"
 
 
-def _send_claimed(
-    runtime: Runtime, delivery: str, fields: dict[str, str], claimed_at: float, policy: Policy
-) -> str:
-    """Send a delivery this worker has claimed, and record the outcome."""
+@dataclass(slots=True)
+class _Attempt:
+    """A claimed delivery, rendered and given its turn: ready to send."""
+
+    delivery: str
+    fields: dict[str, str]
+    alert: Alert
+    url: str
+    message: formats.Message
+    channel: notify.Channel | None  # None for a native webhook
+    where: str
+    events: Any
+    limits: list[ratelimit.Bucket]
+    claimed_at: float
+    started: float
+
+
+def _is_native(runtime: Runtime, fields: dict[str, str]) -> bool:
+    """True when the delivery's URL is a native webhook (posted without Apprise)."""
+    subscriber = runtime.live.current().config.subscribers.get(fields.get("subscriber", ""))
+    url = _url(subscriber, fields.get("target", ""))
+    return url is not None and webhook.is_webhook(url)
+
+
+def _prepare(runtime: Runtime, delivery: str, fields: dict[str, str], claimed_at: float) -> _Attempt | str:
+    """Decode and render a claimed delivery and take its rate-limit turn; or the outcome that ends it
+    here (``dropped``: no longer configured; ``deferred``: its turn is later, booked in the outbox)."""
     store, started = runtime.store, time.time()
     alert = Alert.from_json(json.loads(fields["alert"]))
     subscriber = runtime.live.current().config.subscribers.get(alert.subscriber)
@@ -164,8 +201,8 @@ def _send_claimed(
         )
         return "dropped"
     message = formats.render(alert, url, _priority(alert.priority), time.time(), _template(subscriber, url))
-    channel = notify.Channel(message.url)
-    where = channel.target
+    channel = None if webhook.is_webhook(url) else notify.Channel(message.url)
+    where = channel.target if channel is not None else webhook.private(url)
     events = _logger.bind(
         delivery=delivery, subscriber=alert.subscriber, feed=alert.feed, item=alert.item, target=where
     )
@@ -179,28 +216,74 @@ def _send_claimed(
         return "deferred"
     if message.template_error:
         events.warning("alert.template_failed", error=message.template_error)
+    return _Attempt(
+        delivery, fields, alert, url, message, channel, where, events, limits, claimed_at, started
+    )
+
+
+def _send_claimed(
+    runtime: Runtime, delivery: str, fields: dict[str, str], claimed_at: float, policy: Policy
+) -> str:
+    """Send a delivery this worker has claimed through Apprise, and record the outcome."""
+    attempt = _prepare(runtime, delivery, fields, claimed_at)
+    if isinstance(attempt, str):
+        return attempt
+    message, channel = attempt.message, attempt.channel
+    assert channel is not None, "an Apprise delivery"
     try:
         channel.send(message.title, message.body, "html" if message.body_format == "html" else None)
     except DeliveryError as exc:
-        asked = ratelimit.retry_after(str(exc))
-        if asked is not None and limits:  # the channel said when: that destination waits exactly so long
-            store.rate_block(limits[-1].key, time.time() + asked)
-        return _failed(runtime, delivery, fields, alert, where, str(exc), policy, events, asked)
-    sent_at = time.time()
+        return _refused(runtime, attempt, str(exc), ratelimit.retry_after(str(exc)), policy)
+    return _sent(runtime, attempt, policy)
+
+
+def _post_webhooks(runtime: Runtime, attempts: Sequence[_Attempt], policy: Policy) -> list[str]:
+    """POST every native webhook at once; record each outcome as soon as it is known."""
+    posts = [webhook.request(a.url, a.message.body, a.delivery) for a in attempts]
+    results = []
+    for index, outcome in fetch.post_each(posts):
+        attempt = attempts[index]
+        if outcome.ok:
+            results.append(_sent(runtime, attempt, policy))
+        else:
+            error = f"{attempt.where}: {outcome.error}"
+            results.append(_refused(runtime, attempt, error, outcome.retry_after, policy))
+    return results
+
+
+def _refused(runtime: Runtime, attempt: _Attempt, error: str, asked: float | None, policy: Policy) -> str:
+    """The channel did not take the message; when it said when to come back, that destination waits."""
+    if asked is not None and attempt.limits:
+        runtime.store.rate_block(attempt.limits[-1].key, time.time() + asked)
+    return _failed(
+        runtime,
+        attempt.delivery,
+        attempt.fields,
+        attempt.alert,
+        attempt.where,
+        error,
+        policy,
+        attempt.events,
+        asked,
+    )
+
+
+def _sent(runtime: Runtime, attempt: _Attempt, policy: Policy) -> str:
+    alert, sent_at = attempt.alert, time.time()
     latency = sent_at - alert.fetched_at if alert.fetched_at else None
-    store.outbox_finish(
-        delivery,
+    runtime.store.outbox_finish(
+        attempt.delivery,
         {"state": "sent", "sent_at": sent_at, "updated": sent_at, "last_error": ""},
         ttl=policy.retention,
-        history=_history(alert, where, "sent", sent_at, latency),
+        history=_history(alert, attempt.where, "sent", sent_at, latency),
         history_retention=policy.retention,
     )
-    events.info(
+    attempt.events.info(
         "alert.sent",
         title=alert.title,
-        attempt=int(fields.get("attempts") or 1),
-        pipeline_ms=round((claimed_at - alert.fetched_at) * 1000, 1) if alert.fetched_at else None,
-        send_ms=round((sent_at - started) * 1000, 1),
+        attempt=int(attempt.fields.get("attempts") or 1),
+        pipeline_ms=round((attempt.claimed_at - alert.fetched_at) * 1000, 1) if alert.fetched_at else None,
+        send_ms=round((sent_at - attempt.started) * 1000, 1),
     )
     return "sent"
 

@@ -153,6 +153,10 @@ SUB_CASES = {
         SUBS.replace('"console://"', '"bogus://x"  # HERE'),
         ["'desk'", "bogus://", "unsupported"],
     ),
+    "webhook URL without a host": (
+        SUBS.replace('"console://"', '"https:///hooks/x#secret=abc"  # HERE'),
+        ["'desk'", "webhook URL https://?/***", "no host"],
+    ),
     "term without letters": (SUBS + '    all: ["--"]  # HERE\n', ["'--'", "no letters or digits"]),
 }
 

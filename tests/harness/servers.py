@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -144,11 +145,13 @@ def render_rss(entries: list[Entry]) -> bytes:
 
 
 class WebhookSink:
-    """Receives what Apprise's json:// plugin posts, with the time each arrived."""
+    """Receives what Apprise's json:// plugin or a native webhook posts, with the time each arrived."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, retry_after: str | None = None) -> None:
+        self.retry_after = retry_after  # sent with a refusal (status != 200)
         self.received: list[dict[str, Any]] = []
         self.arrived: list[float] = []
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []  # path, headers, raw body
         self.status = status
         self.on_receive: Callable[[dict[str, Any]], None] | None = None
         app = web.Application()
@@ -167,14 +170,22 @@ class WebhookSink:
         """The json:// URL that posts here."""
         return f"json://127.0.0.1:{self._server.port}/hook"
 
+    @property
+    def url(self) -> str:
+        """The native webhook URL that posts here."""
+        return f"http://127.0.0.1:{self._server.port}/hook"
+
     def titles(self) -> list[str]:
         """Titles of the messages received so far."""
         return [message.get("title", "") for message in list(self.received)]
 
     async def _handle(self, request: web.Request) -> web.Response:
         if self.status != 200:
-            return web.Response(status=self.status, text="sink refuses")
-        payload = await request.json()
+            headers = {"Retry-After": self.retry_after} if self.retry_after else None
+            return web.Response(status=self.status, text="sink refuses", headers=headers)
+        raw = await request.read()
+        payload = json.loads(raw)
+        self.requests.append((request.path, dict(request.headers), raw))
         self.arrived.append(time.time())
         self.received.append(payload)
         if self.on_receive:
