@@ -559,18 +559,21 @@ def fetch_many(
     return [r for r in out if r is not None]
 
 
-def post_each(posts: Sequence[Post]) -> Iterator[tuple[int, PostOutcome]]:
+def post_each(posts: Sequence[Post]) -> Iterator[list[tuple[int, PostOutcome]]]:
     """Make every POST concurrently on the per-process background loop (keep-alive connections,
-    at most 100 at once); yield (index, outcome) as each one ends. Safe to call from any thread."""
+    at most 100 at once); as they end, yield the (index, outcome) pairs of those that ended since
+    the last yield (so a caller can record them together). Safe to call from any thread."""
     done: queue.SimpleQueue[tuple[int, PostOutcome]] = queue.SimpleQueue()
-    todo = []
+    todo, refused = [], []
     for i, post in enumerate(posts):
         try:
             _check_url(post.url)
         except FeedRejected as exc:
-            yield i, PostOutcome(0, str(exc))
+            refused.append((i, PostOutcome(0, str(exc))))
         else:
             todo.append(i)
+    if refused:
+        yield refused
     if not todo:
         return
     runner = _get_runner()
@@ -578,10 +581,14 @@ def post_each(posts: Sequence[Post]) -> Iterator[tuple[int, PostOutcome]]:
         runner.post_all([(i, posts[i]) for i in todo], done), runner.loop
     )
     wait = math.ceil(len(todo) / _POOL_LIMIT) * (POST_TIMEOUT.total or 15.0) + _GRACE
-    deadline = time.monotonic() + wait
+    deadline, left = time.monotonic() + wait, len(todo)
     try:
-        for _ in todo:
-            yield done.get(timeout=max(0.0, deadline - time.monotonic()))
+        while left:
+            ended = [done.get(timeout=max(0.0, deadline - time.monotonic()))]
+            while len(ended) < left and not done.empty():
+                ended.append(done.get_nowait())
+            left -= len(ended)
+            yield ended
     except queue.Empty:
         raise FetchError(f"no answer from the fetch loop within {wait:g}s") from None
     finally:
@@ -590,5 +597,5 @@ def post_each(posts: Sequence[Post]) -> Iterator[tuple[int, PostOutcome]]:
 
 def post_many(posts: Sequence[Post]) -> list[PostOutcome]:
     """:func:`post_each`, collected: one outcome per post, in order."""
-    outcomes: dict[int, PostOutcome] = dict(post_each(posts))
+    outcomes: dict[int, PostOutcome] = {i: outcome for ended in post_each(posts) for i, outcome in ended}
     return [outcomes[i] for i in range(len(posts))]

@@ -29,7 +29,7 @@ from alerts import fetch, formats, keys, log, notify, ratelimit, webhook
 from alerts.errors import DeliveryError
 from alerts.models import Alert, Subscriber
 from alerts.runtime import Runtime
-from alerts.store import Store
+from alerts.store import Finish, Store
 from alerts.templates import Template, compile_template
 
 BATCH = 50  # deliveries per task: a 10,000-subscriber fan-out is 200 broker messages, not 10,000
@@ -234,20 +234,20 @@ def _send_claimed(
         channel.send(message.title, message.body, "html" if message.body_format == "html" else None)
     except DeliveryError as exc:
         return _refused(runtime, attempt, str(exc), ratelimit.retry_after(str(exc)), policy)
-    return _sent(runtime, attempt, policy)
+    return _sent(runtime, [attempt], policy)[0]
 
 
 def _post_webhooks(runtime: Runtime, attempts: Sequence[_Attempt], policy: Policy) -> list[str]:
     """POST every native webhook at once; record each outcome as soon as it is known."""
     posts = [webhook.request(a.url, a.message.body, a.delivery) for a in attempts]
     results = []
-    for index, outcome in fetch.post_each(posts):
-        attempt = attempts[index]
-        if outcome.ok:
-            results.append(_sent(runtime, attempt, policy))
-        else:
-            error = f"{attempt.where}: {outcome.error}"
-            results.append(_refused(runtime, attempt, error, outcome.retry_after, policy))
+    for ended in fetch.post_each(posts):  # those that ended together are recorded together
+        results += _sent(runtime, [attempts[i] for i, outcome in ended if outcome.ok], policy)
+        for index, outcome in ended:
+            if not outcome.ok:
+                attempt = attempts[index]
+                error = f"{attempt.where}: {outcome.error}"
+                results.append(_refused(runtime, attempt, error, outcome.retry_after, policy))
     return results
 
 
@@ -268,24 +268,35 @@ def _refused(runtime: Runtime, attempt: _Attempt, error: str, asked: float | Non
     )
 
 
-def _sent(runtime: Runtime, attempt: _Attempt, policy: Policy) -> str:
-    alert, sent_at = attempt.alert, time.time()
-    latency = sent_at - alert.fetched_at if alert.fetched_at else None
-    runtime.store.outbox_finish(
-        attempt.delivery,
-        {"state": "sent", "sent_at": sent_at, "updated": sent_at, "last_error": ""},
-        ttl=policy.retention,
-        history=_history(alert, attempt.where, "sent", sent_at, latency),
-        history_retention=policy.retention,
-    )
-    attempt.events.info(
-        "alert.sent",
-        title=alert.title,
-        attempt=int(attempt.fields.get("attempts") or 1),
-        pipeline_ms=round((attempt.claimed_at - alert.fetched_at) * 1000, 1) if alert.fetched_at else None,
-        send_ms=round((sent_at - attempt.started) * 1000, 1),
-    )
-    return "sent"
+def _sent(runtime: Runtime, attempts: Sequence[_Attempt], policy: Policy) -> list[str]:
+    """Record deliveries the channel accepted (in one round trip) and log each."""
+    sent_at = time.time()
+    finishes = []
+    for attempt in attempts:
+        alert = attempt.alert
+        latency = sent_at - alert.fetched_at if alert.fetched_at else None
+        finishes.append(
+            Finish(
+                attempt.delivery,
+                {"state": "sent", "sent_at": sent_at, "updated": sent_at, "last_error": ""},
+                ttl=policy.retention,
+                history=_history(alert, attempt.where, "sent", sent_at, latency),
+                history_retention=policy.retention,
+            )
+        )
+    runtime.store.outbox_finish_many(finishes)
+    for attempt in attempts:
+        alert = attempt.alert
+        attempt.events.info(
+            "alert.sent",
+            title=alert.title,
+            attempt=int(attempt.fields.get("attempts") or 1),
+            pipeline_ms=round((attempt.claimed_at - alert.fetched_at) * 1000, 1)
+            if alert.fetched_at
+            else None,
+            send_ms=round((sent_at - attempt.started) * 1000, 1),
+        )
+    return ["sent"] * len(attempts)
 
 
 def _failed(

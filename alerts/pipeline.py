@@ -266,29 +266,56 @@ def _process(
                 subscriber=alert.subscriber,
                 story=alert.story,
             )
-    instant = digests.route(runtime, snapshot, [alert for alert, _ in winners])
-    jobs = jobs_for(snapshot, instant)
+    dispatched = 0
     try:
-        dispatch(jobs)
+        for start in range(0, len(winners), DISPATCH_CHUNK):  # the first deliveries start while the rest
+            chunk = winners[start : start + DISPATCH_CHUNK]  # of a large fan-out are being recorded
+            dispatch(jobs_for(snapshot, digests.route(runtime, snapshot, [alert for alert, _ in chunk])))
+            dispatched += len(chunk)
     except Exception:
-        store.release([key for _, story in winners for key in story])
-        store.release(item_keys)
+        store.release([key for _, story in winners[dispatched:] for key in story])
+        store.release(item_keys)  # the item is processed again; what was handed on is a duplicate then
+        store.confirm(
+            [key for _, story in winners[:dispatched] for key in story], runtime.settings.dedupe_window
+        )
         raise
     _confirm(runtime, feed, item_keys + [key for _, story in candidates for key in story], first_poll)
-    for alert, _ in winners:
-        _logger.info(
-            "alert.matched",
-            feed=feed.name,
-            item=alert.item,
-            subscriber=alert.subscriber,
-            story=alert.story,
-            subscriptions=list(alert.subscriptions),
-            terms=list(alert.terms),
-        )
+    _log_matched(feed, [alert for alert, _ in winners])
     return _Outcome(len(new_items), [alert for alert, _ in winners], _arrivals(new_items, fetched_at))
 
 
 PRIORITY_ORDER = ("flash", "high", "normal", "low")
+DISPATCH_CHUNK = 1000  # alerts routed and handed on at a time
+MATCHED_DETAIL = 50  # beyond this many alerts in a poll, one summary line instead of one line each
+
+
+def _log_matched(feed: Feed, alerts: Sequence[Alert]) -> None:
+    """One ``alert.matched`` line per alert; a large fan-out gets one ``alerts.matched`` summary per
+    item instead (each delivery still logs ``alert.sent`` with its subscriber)."""
+    if len(alerts) <= MATCHED_DETAIL:
+        for alert in alerts:
+            _logger.info(
+                "alert.matched",
+                feed=feed.name,
+                item=alert.item,
+                subscriber=alert.subscriber,
+                story=alert.story,
+                subscriptions=list(alert.subscriptions),
+                terms=list(alert.terms),
+            )
+        return
+    by_item: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_item.setdefault(alert.item, []).append(alert)
+    for item, group in by_item.items():
+        _logger.info(
+            "alerts.matched",
+            feed=feed.name,
+            item=item,
+            story=group[0].story,
+            subscribers=len(group),
+            subscriptions=sorted({name for alert in group for name in alert.subscriptions})[:MATCHED_DETAIL],
+        )
 
 
 def jobs_for(snapshot: Snapshot, alerts: Sequence[Alert]) -> list[tuple[Alert, str]]:

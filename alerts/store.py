@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -249,6 +250,35 @@ for _, sub in ipairs(due) do
 end
 return out
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The outcome of one delivery attempt, as :meth:`Store.outbox_finish` records it."""
+
+    delivery: str
+    fields: Mapping[str, str | int | float]
+    retry_at: float | None = None
+    dead_at: float | None = None
+    ttl: int | None = None
+    history: Mapping[str, str] | None = None
+    history_retention: int = 7 * 86400
+
+    def keys(self) -> list[str]:
+        return [keys.outbox(self.delivery), keys.OUTBOX_DUE, keys.OUTBOX_DEAD, keys.HISTORY]
+
+    def args(self) -> list[str | int]:
+        pairs = [str(part) for name, value in self.fields.items() for part in (name, value)]
+        entry = [part for name, value in (self.history or {}).items() for part in (name, value)]
+        oldest = f"{int((time.time() - self.history_retention) * 1000)}-0" if self.history is not None else ""
+        args: list[str | int] = [
+            self.delivery,
+            _opt(self.retry_at),
+            _opt(self.dead_at),
+            _opt(self.ttl),
+            oldest,
+        ]
+        return [*args, len(self.fields), *pairs, *entry]
 
 
 class Store:
@@ -508,15 +538,19 @@ class Store:
         history_retention: int = 7 * 86400,
     ) -> None:
         """Record an attempt's outcome: book a retry, or give up (dead), or finish; log it to history."""
-        pairs = [str(part) for name, value in fields.items() for part in (name, value)]
-        entry = [part for name, value in (history or {}).items() for part in (name, value)]
-        oldest = f"{int((time.time() - history_retention) * 1000)}-0" if history is not None else ""
-        args: list[str | int] = [delivery, _opt(retry_at), _opt(dead_at), _opt(ttl), oldest, len(fields)]
-        args += pairs + entry
+        finish = Finish(delivery, fields, retry_at, dead_at, ttl, history, history_retention)
         with _translate():
-            self._outbox_finish(
-                keys=[keys.outbox(delivery), keys.OUTBOX_DUE, keys.OUTBOX_DEAD, keys.HISTORY], args=args
-            )
+            self._outbox_finish(keys=finish.keys(), args=finish.args())
+
+    def outbox_finish_many(self, finishes: Sequence[Finish]) -> None:
+        """:meth:`outbox_finish` for each, in one round trip."""
+        if not finishes:
+            return
+        with _translate():
+            pipe = self._redis.pipeline(transaction=False)
+            for finish in finishes:
+                self._outbox_finish(keys=finish.keys(), args=finish.args(), client=pipe)
+            pipe.execute()
 
     def outbox_due(self, now: float, limit: int, lease: float) -> list[str]:
         """Deliveries due now (new, retries, or abandoned by a dead worker), each booked ``lease`` later."""

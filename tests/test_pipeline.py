@@ -335,6 +335,40 @@ def test_failed_dispatch_releases_claims_so_the_next_poll_dispatches_again(
     assert len(recorder.jobs) == 1
 
 
+def test_a_fan_out_that_fails_part_way_hands_on_the_rest_once_on_the_next_poll(
+    feed_server: FeedServer, config_dir: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large fan-out is handed on in chunks; if a later chunk fails, the next poll hands on exactly
+    what was not handed on yet (the chunks that went through are not repeated)."""
+    names = [f"reader{n}" for n in range(5)]
+    write_config(
+        config_dir,
+        feeds=[{"name": "wire", "url": feed_server.url("wire")}],
+        subscribers=[{"name": name, "notify": [UNREACHABLE]} for name in names],
+        subscriptions=[{"name": "watch", "subscribers": names, "keywords": ["gaza"]}],
+    )
+    monkeypatch.setattr(pipeline, "DISPATCH_CHUNK", 2)
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    pipeline.poll_feed(runtime, "wire", recorder)
+    feed_server.publish("wire", Entry("Gaza ceasefire talks resume", "http://news.test/talks"))
+    calls = 0
+
+    def fails_second_chunk(jobs: Sequence[tuple[Alert, str]]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise BrokerDown("broker unreachable")
+        recorder(jobs)
+
+    with pytest.raises(BrokerDown):
+        pipeline.poll_feed(runtime, "wire", fails_second_chunk)
+    first = sorted(alert.subscriber for alert, _ in recorder.jobs)
+    assert len(first) == 2
+    report = pipeline.poll_feed(runtime, "wire", recorder)
+    assert report.alerts == 3
+    assert sorted(alert.subscriber for alert, _ in recorder.jobs) == names, "each reader exactly once"
+
+
 def test_failed_dispatch_on_first_poll_keeps_the_backfill_limit(
     feed_server: FeedServer, config_dir: Path, redis_url: str
 ) -> None:
