@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +60,32 @@ def test_new_item_reaches_email_and_webhook_exactly_once(
     sent = worker.events("alert.sent")
     assert len(sent) == 2 and all(event["subscriber"] == "desk" and event.get("task") for event in sent)
     assert not worker.events("alert.duplicate"), "each delivery task should run once"
+
+
+def test_native_webhook_gets_the_signed_document_once_through_alerts_run(
+    feed_server: FeedServer, webhook: WebhookSink, start_worker: StartWorker, config_dir: Path
+) -> None:
+    """A plain http:// URL receives the alert document, signed, once; the log hides its path."""
+    write_config(
+        config_dir,
+        feeds=[{"name": "wire", "url": feed_server.url("wire"), "every": "1s"}],
+        subscribers=[{"name": "desk", "notify": [f"{webhook.url}/desk-key-123#secret=${{HOOK_SECRET}}"]}],
+        subscriptions=[{"name": "quake", "subscribers": ["desk"], "keywords": ["earthquake"]}],
+    )
+    worker = start_worker(via_cli=True, HOOK_SECRET="not-in-logs")
+    wait_for(lambda: worker.events("feed.seeded"), what="first poll")
+    feed_server.publish("wire", Entry("Earthquake shakes Lima", "http://news.test/lima"))
+    wait_for(lambda: webhook.requests, what="the webhook")
+    _polls_after(feed_server, "wire", 3)
+    [(path, headers, raw)] = webhook.requests
+    document = json.loads(raw)
+    assert path == "/hook/desk-key-123" and document["title"] == "Earthquake shakes Lima"
+    assert document["link"] == "http://news.test/lima" and document["subscriptions"] == ["quake"]
+    signature = hmac.new(b"not-in-logs", raw, hashlib.sha256).hexdigest()
+    assert headers["X-Alerts-Signature"] == f"sha256={signature}"
+    [sent] = worker.events("alert.sent")
+    assert sent["target"].endswith("/***") and sent["subscriber"] == "desk"
+    assert "desk-key-123" not in worker.text() and "not-in-logs" not in worker.text()
 
 
 def test_restart_resends_nothing(
