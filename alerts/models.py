@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
-from alerts.pacing import Pacing
+from alerts.text import normalise
 
 REGIONS: tuple[str, ...] = (
     "Africa",
@@ -18,6 +18,24 @@ REGIONS: tuple[str, ...] = (
     "Palestine",
     "US & Canada",
 )
+_REGION_BY_KEY = {normalise(region): region for region in REGIONS}
+
+
+def region_named(name: str) -> str | None:
+    """The canonical region for ``name`` (case, accents and punctuation ignored), or None."""
+    return _REGION_BY_KEY.get(normalise(name))
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """A subscriber's pacing settings (see :mod:`alerts.delivery.pacing`)."""
+
+    timezone: str = "UTC"
+    quiet_hours: tuple[time, time] | None = None
+    max_per_hour: int | None = None
+    digest: str | None = None  # "hourly" | "daily@HH:MM"
+    burst_count: int | None = 5
+    burst_within: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

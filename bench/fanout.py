@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import apprise
 import psutil
 
-from alerts import embedded
-from alerts.store import Store
+from alerts.service import embedded_redis
+from alerts.state.store import Store
 from tests.harness.configs import write_config
 from tests.harness.servers import Entry, FeedServer, WebhookSink
 from tests.harness.worker import WorkerProcess, wait_for
@@ -130,8 +130,10 @@ def main() -> int:
     parser.add_argument("--keep-log", type=Path, help="keep the service's log: PATH.<channel>.log")
     args = parser.parse_args()
     url, redis_process = "redis://127.0.0.1:6379/13", None
-    if not embedded.answers(url):
-        redis_process = embedded.start(embedded.free_port(), Path(tempfile.mkdtemp()), persist=False)
+    if not embedded_redis.answers(url):
+        redis_process = embedded_redis.start(
+            embedded_redis.free_port(), Path(tempfile.mkdtemp()), persist=False
+        )
         url = f"redis://127.0.0.1:{redis_process.args[2]}/13"
     try:
         runs = [fan_out(args, channel, url) for channel in args.channels.split(",")]
@@ -143,7 +145,7 @@ def main() -> int:
     finally:
         Store.from_url(url).client.flushdb()
         if redis_process is not None:
-            embedded.stop(redis_process)
+            embedded_redis.stop(redis_process)
     cores = os.cpu_count() or 1
     print(f"{args.subscribers} subscribers, a webhook URL each; alerts run, {args.concurrency} deliver procs")
     for run in runs:

@@ -1,4 +1,4 @@
-"""Geotagging speed: headlines/s of alerts.geo.Geotagger beside a naive baseline, on one core.
+"""Geotagging speed: headlines/s of alerts.matching.geo.Geotagger beside a naive baseline, on one core.
 
 The corpus is the real headlines of the shared feeds, the seed's BREAKING ticker and a few Arabic
 and Spanish ticker lines. Prints the gazetteer's build time and memory, then headlines/s of
@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alerts import geo
-from alerts.geo.gazetteer import packaged
-from alerts.parse import parse_feed
+from alerts.ingest.feeds import parse_feed
+from alerts.matching import geo
+from alerts.matching.geo.gazetteer import packaged
 from alerts.text import normalise
 
 FEEDS = ROOT.parent / "shared" / "feeds"

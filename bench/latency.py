@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts import embedded
-from alerts.match import Matcher
+from alerts.ingest.feeds import parse_feed
+from alerts.matching.index import Matcher
 from alerts.models import Subscription
-from alerts.parse import parse_feed
-from alerts.store import Store
+from alerts.service import embedded_redis
+from alerts.state.store import Store
 from tests.harness.configs import write_config
 from tests.harness.servers import Entry, FeedServer, WebhookSink, render_rss
 from tests.harness.worker import WorkerProcess, wait_for
@@ -41,9 +41,9 @@ def percentile(values: list[float], share: float) -> float:
 def redis_url() -> tuple[str, object]:
     """The machine's Redis (db 10) if it answers, else a private one."""
     url = "redis://127.0.0.1:6379/10"
-    if embedded.answers(url):
+    if embedded_redis.answers(url):
         return url, None
-    process = embedded.start(embedded.free_port(), Path(tempfile.mkdtemp()), persist=False)
+    process = embedded_redis.start(embedded_redis.free_port(), Path(tempfile.mkdtemp()), persist=False)
     return f"redis://127.0.0.1:{process.args[2]}/10", process
 
 
@@ -134,7 +134,7 @@ def main() -> int:
         ours, naive = processing(url, args.subscriptions)
     finally:
         if process is not None:
-            embedded.stop(process)  # type: ignore[arg-type]
+            embedded_redis.stop(process)  # type: ignore[arg-type]
     print(f"items: {args.items}, feed polled every 1s, beat tick 0.25s")
     print(
         f"(a) appended -> received  p50 {statistics.median(received):7.0f} ms  "

@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alerts.match import Matcher
+from alerts.ingest.feeds import parse_feed
+from alerts.matching.index import Matcher
 from alerts.models import REGIONS, FeedItem, Subscription
-from alerts.parse import parse_feed
 from alerts.text import words
 
 FEEDS = ROOT.parent / "shared" / "feeds"

@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.errors import FeedParseError
+from alerts.ingest.feeds import _parse_with_feedparser, parse_feed
 from alerts.models import FeedItem
-from alerts.parse import _parse_with_feedparser, parse_feed
 
 FEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "feeds"
 BASE = "https://example.test/feed.xml"

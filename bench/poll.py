@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts import embedded
-from alerts.fetch import fetch_one
-from alerts.store import Store
+from alerts.ingest.fetch import fetch_one
+from alerts.service import embedded_redis
+from alerts.state.store import Store
 from tests.harness.configs import write_config
 from tests.harness.servers import Entry, FeedServer
 from tests.harness.worker import WorkerProcess, wait_for
@@ -52,8 +52,10 @@ def main() -> int:
     for name in names:
         server.publish(name, *(Entry(f"{name} story {k}", f"http://n.test/{name}/{k}") for k in range(20)))
     url, redis_process = "redis://127.0.0.1:6379/11", None
-    if not embedded.answers(url):
-        redis_process = embedded.start(embedded.free_port(), Path(tempfile.mkdtemp()), persist=False)
+    if not embedded_redis.answers(url):
+        redis_process = embedded_redis.start(
+            embedded_redis.free_port(), Path(tempfile.mkdtemp()), persist=False
+        )
         url = f"redis://127.0.0.1:{redis_process.args[2]}/11"
     Store.from_url(url).client.flushdb()
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,7 +90,7 @@ def main() -> int:
     naive = naive_rate(server, names, min(args.seconds, 20.0))
     server.stop()
     if redis_process is not None:
-        embedded.stop(redis_process)
+        embedded_redis.stop(redis_process)
     ours = fetched * 60 / args.seconds
     share = not_modified / max(fetched, 1)
     print(

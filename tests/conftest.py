@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts import embedded
-from alerts.store import Store
+from alerts.service import embedded_redis
+from alerts.state.store import Store
 
 pytest_plugins = ["tests.harness.fixtures"]
 
@@ -19,13 +19,15 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """TEST_REDIS_URL if set, else a private redis-server for this session (hermetic: no shared data)."""
     url = os.environ.get("TEST_REDIS_URL")
     if url:
-        if not embedded.answers(url):
+        if not embedded_redis.answers(url):
             pytest.exit(f"TEST_REDIS_URL={url} does not answer", returncode=2)
         yield url
         return
-    process = embedded.start(embedded.free_port(), tmp_path_factory.mktemp("redis"), persist=False)
+    process = embedded_redis.start(
+        embedded_redis.free_port(), tmp_path_factory.mktemp("redis"), persist=False
+    )
     yield f"redis://127.0.0.1:{process.args[2]}/9"  # type: ignore[index]
-    embedded.stop(process)
+    embedded_redis.stop(process)
 
 
 @pytest.fixture

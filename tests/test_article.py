@@ -1,4 +1,4 @@
-"""Tests of alerts.article: the Lavrov article page's JSON block and meta tags, and their precedence."""
+"""Tests of alerts.ingest.article: the Lavrov article page's JSON block, meta tags and their precedence."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from alerts.article import ArticleMeta, parse_article
 from alerts.errors import FeedParseError
+from alerts.ingest.article import ArticleMeta, parse_article
 
 FIXTURES = Path(__file__).parent / "fixtures"
 URL = "https://english.almayadeen.net/news/politics/lavrov-calls-on-palestinian-movements-to-re-unite"

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from alerts import keys, notify, outbox
+from alerts.delivery import channels, outbox
 from alerts.models import Alert
-from alerts.runtime import Runtime, Settings
-from alerts.store import Store
+from alerts.service.runtime import Runtime, Settings
+from alerts.state import keys
+from alerts.state.store import Store
 from tests.harness.configs import write_config
 from tests.harness.servers import TelegramDouble, ThreadedServer
 
@@ -50,7 +51,7 @@ def ntfy() -> Iterator[NtfySink]:
 @pytest.fixture
 def telegram_api(telegram: TelegramDouble, monkeypatch: pytest.MonkeyPatch) -> TelegramDouble:
     """Apprise's Telegram plugin pointed at the local Bot API double."""
-    monkeypatch.setenv(notify.TELEGRAM_API_ENV, telegram.api)
+    monkeypatch.setenv(channels.TELEGRAM_API_ENV, telegram.api)
     from apprise.plugins.telegram import NotifyTelegram
 
     monkeypatch.setattr(NotifyTelegram, "notify_url", NotifyTelegram.notify_url)  # restored after the test
@@ -139,7 +140,7 @@ def test_ntfy_gets_title_priority_and_click_url(
 
 def test_priority_comes_from_the_most_urgent_matching_subscription(config_dir: Path, redis_url: str) -> None:
     """An item matched by a flash and a low subscription of one subscriber is a flash alert."""
-    from alerts import pipeline
+    from alerts.service import pipeline
     from tests.harness.servers import Entry, FeedServer
 
     server = FeedServer().start()
@@ -166,4 +167,4 @@ def test_priority_comes_from_the_most_urgent_matching_subscription(config_dir: P
 
 def test_env_unchanged() -> None:
     """The Telegram API override does not leak between tests."""
-    assert os.environ.get(notify.TELEGRAM_API_ENV) is None
+    assert os.environ.get(channels.TELEGRAM_API_ENV) is None

@@ -1,4 +1,4 @@
-"""Tests of alerts.charset: BOMs, HTTP and in-page declarations, lies, and detection of undeclared pages."""
+"""Tests of alerts.ingest.charset: BOMs, HTTP and in-page declarations, lies, undeclared pages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.charset import codec_for, declared_encodings, decode_html
+from alerts.ingest.charset import codec_for, declared_encodings, decode_html
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TICKER = "مراسل الميادين في غزة: الاحتلال الإسرائيلي نفّذ غارات عنيفة جداً على المناطق الغربية لمدينة غزة"

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts import embedded, log, notify
+from alerts import log
+from alerts.delivery import channels
+from alerts.service import embedded_redis
 from tests.harness.configs import write_config
 from tests.harness.servers import Entry, FeedServer, TelegramDouble, WebhookSink
 
@@ -256,7 +258,7 @@ def test_send_test_reaches_each_url(config_dir: Path, webhook: WebhookSink) -> N
 def test_send_test_failure_prints_private_url_and_exits_1(config_dir: Path, webhook: WebhookSink) -> None:
     """A URL that cannot be reached is reported FAILED in its private form (no password) and exits 1."""
     password = "s3cret-hook-pw"
-    closed = f"json://user:{password}@127.0.0.1:{embedded.free_port()}/hook"
+    closed = f"json://user:{password}@127.0.0.1:{embedded_redis.free_port()}/hook"
     write_config(
         config_dir,
         feeds=[],
@@ -269,8 +271,8 @@ def test_send_test_failure_prints_private_url_and_exits_1(config_dir: Path, webh
     assert len(lines) == 2
     # Apprise's private form (user:****@) is then masked again by log.redact (user:***@).
     port = closed.rsplit(":", 1)[1].split("/")[0]
-    assert notify.private(closed) == f"json://user:****@127.0.0.1:{port}/hook"
-    assert lines[0].startswith(f"FAILED  {log.redact(notify.private(closed))}: ")
+    assert channels.private(closed) == f"json://user:****@127.0.0.1:{port}/hook"
+    assert lines[0].startswith(f"FAILED  {log.redact(channels.private(closed))}: ")
     assert "Connection error" in lines[0]
     assert lines[1] == f"ok      {webhook.apprise_url}"
     assert webhook.titles() == ["breaking-alerts test"]

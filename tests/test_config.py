@@ -16,7 +16,7 @@ from alerts.errors import ConfigError, Problem
 
 with warnings.catch_warnings():  # apprise (via alerts.notify) imports the deprecated imghdr module
     warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
-    from alerts.config import load_config, parse_duration
+    from alerts.config.load import load_config, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config"

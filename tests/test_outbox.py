@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from alerts import keys, outbox
+from alerts.delivery import outbox
 from alerts.models import Alert
-from alerts.runtime import Runtime, Settings
-from alerts.store import Store
+from alerts.service.runtime import Runtime, Settings
+from alerts.state import keys
+from alerts.state.store import Store
 from tests.harness.configs import write_config
 from tests.harness.servers import WebhookSink
 
@@ -186,7 +187,7 @@ def test_a_poll_killed_before_recording_its_alerts_loses_nothing(
     webhook: WebhookSink, config_dir: Path, redis_url: str, store: Store
 ) -> None:
     """Claims of a poll that died before its deliveries were recorded expire; the next poll alerts once."""
-    from alerts import pipeline
+    from alerts.service import pipeline
     from tests.harness.servers import Entry, FeedServer
 
     server = FeedServer().start()

@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts import digests, pacing, pipeline
-from alerts.config import load_config
+from alerts.config.load import load_config
+from alerts.delivery import digests, pacing
 from alerts.errors import ConfigError
 from alerts.models import Alert
-from alerts.runtime import Runtime, Settings
-from alerts.store import Store
+from alerts.service import pipeline
+from alerts.service.runtime import Runtime, Settings
+from alerts.state.store import Store
 from tests.harness.configs import write_config
 
 

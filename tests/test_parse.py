@@ -1,4 +1,4 @@
-"""Tests of alerts.parse: the shared feed corpus, then normalisation on small inline documents."""
+"""Tests of alerts.ingest.feeds: the shared feed corpus, then normalisation on small inline documents."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-import alerts.parse as parse_module
+import alerts.ingest.feeds as parse_module
 from alerts.errors import FeedParseError
+from alerts.ingest.feeds import parse_feed
 from alerts.models import FeedItem
-from alerts.parse import parse_feed
 
 FEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "feeds"
 FILES = sorted(p.name for p in FEEDS.iterdir() if p.name != "MANIFEST.tsv") if FEEDS.is_dir() else []
@@ -55,7 +55,7 @@ def feedparser_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("alerts.parse.feedparser.parse", counting)
+    monkeypatch.setattr("alerts.ingest.feeds.feedparser.parse", counting)
     return calls
 
 
@@ -355,8 +355,8 @@ def test_library_exceptions_never_escape(monkeypatch: pytest.MonkeyPatch) -> Non
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("library exploded")
 
-    monkeypatch.setattr("alerts.parse.fastfeedparser.parse", boom)
-    monkeypatch.setattr("alerts.parse.feedparser.parse", boom)
+    monkeypatch.setattr("alerts.ingest.feeds.fastfeedparser.parse", boom)
+    monkeypatch.setattr("alerts.ingest.feeds.feedparser.parse", boom)
     with pytest.raises(FeedParseError, match="library exploded"):
         parse_feed(rss("<item><title>t</title></item>"), BASE)
 
@@ -367,7 +367,7 @@ def test_fastfeedparser_exception_falls_back(monkeypatch: pytest.MonkeyPatch) ->
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("nope")
 
-    monkeypatch.setattr("alerts.parse.fastfeedparser.parse", boom)
+    monkeypatch.setattr("alerts.ingest.feeds.fastfeedparser.parse", boom)
     [item] = parse_feed(rss("<item><title>kept</title><link>/x</link></item>"), "https://e.org/feed")
     assert (item.title, item.link) == ("kept", "https://e.org/x")
 

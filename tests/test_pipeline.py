@@ -1,4 +1,4 @@
-"""In-process tests of alerts.pipeline: real Redis, a real feed server and real sinks, no Celery."""
+"""In-process tests of alerts.service.pipeline: real Redis, a real feed server and real sinks, no Celery."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from alerts import keys, outbox, pipeline
+from alerts.delivery import outbox
 from alerts.errors import DeliveryError, UnknownTarget
 from alerts.models import Alert, FeedItem
-from alerts.runtime import CHECK_EVERY, Runtime, Settings
-from alerts.store import FIRST_POLL_WINDOW, Store
+from alerts.service import pipeline
+from alerts.service.runtime import CHECK_EVERY, Runtime, Settings
+from alerts.state import keys
+from alerts.state.store import FIRST_POLL_WINDOW, Store
 from tests.harness.configs import write_config
 from tests.harness.servers import Entry, FeedServer, WebhookSink
 
@@ -682,7 +684,7 @@ def test_regions_yaml_override_is_picked_up_and_a_bad_one_rejected(
     runtime = _runtime(config_dir, redis_url)
     israeli = FeedItem(id="x", title="Israeli army raids a village")
     assert list(runtime.live.current().classifier.regions(israeli)) == ["MENA"]
-    packaged = yaml.safe_load((Path(__file__).resolve().parents[1] / "alerts/data/regions.yaml").read_text())
+    packaged = yaml.safe_load((Path(__file__).resolve().parents[1] / "alerts/matching/geo/data/regions.yaml").read_text())
     packaged["Palestine"] = {"parent": "MENA", "countries": ["PS", "IL"]}
     regions = config_dir / "regions.yaml"
     regions.write_text(yaml.safe_dump(packaged))

@@ -12,10 +12,12 @@ import pytest
 from aiohttp import web
 from structlog.testing import capture_logs
 
-from alerts import keys, pipeline, polling
 from alerts.models import Alert, Feed
-from alerts.runtime import Runtime, Settings
-from alerts.store import Store
+from alerts.polling import policy
+from alerts.service import pipeline
+from alerts.service.runtime import Runtime, Settings
+from alerts.state import keys
+from alerts.state.store import Store
 from tests.harness.configs import write_config
 from tests.harness.servers import Entry, FeedServer, ThreadedServer
 
@@ -43,8 +45,8 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     """Each failure doubles the ceiling from the interval; jitter keeps it within [50%, 100%]; capped."""
     feed = Feed("f", "http://x/", every=60.0)
     rng = random.Random(1)
-    for failures, ceiling in [(1, 60), (2, 120), (3, 240), (5, 960), (12, polling.BACKOFF_CAP)]:
-        delays = [polling.after_failure(feed, failures, None, rng) for _ in range(50)]
+    for failures, ceiling in [(1, 60), (2, 120), (3, 240), (5, 960), (12, policy.BACKOFF_CAP)]:
+        delays = [policy.after_failure(feed, failures, None, rng) for _ in range(50)]
         assert all(max(60.0, ceiling / 2) <= delay <= ceiling for delay in delays)
         if ceiling > 120:
             assert len(set(delays)) > 10, "jitter spreads retries of many feeds"
@@ -53,44 +55,44 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
 def test_retry_after_is_honoured_as_given() -> None:
     """A server's Retry-After wins over backoff (bounded to a day)."""
     feed = Feed("f", "http://x/", every=60.0)
-    assert polling.after_failure(feed, 1, 7.0) == 7.0
-    assert polling.after_failure(feed, 9, 3600.0) == 3600.0
-    assert polling.after_failure(feed, 1, 10 * 86400.0) == polling.MAX_RETRY_AFTER
+    assert policy.after_failure(feed, 1, 7.0) == 7.0
+    assert policy.after_failure(feed, 9, 3600.0) == 3600.0
+    assert policy.after_failure(feed, 1, 10 * 86400.0) == policy.MAX_RETRY_AFTER
 
 
 def test_max_age_delays_the_next_poll_but_never_shortens_it() -> None:
     """Cache-Control max-age longer than the interval is honoured; a shorter one changes nothing."""
     feed = Feed("f", "http://x/", every=30.0)
-    health = polling.Health()
-    assert polling.after_success(feed, health, 300.0) == 300.0
-    assert polling.after_success(feed, health, 5.0) == 30.0
-    assert polling.after_success(feed, health, None) == 30.0
-    assert polling.after_success(feed, health, 10 * 3600.0) == polling.MAX_CACHE_WAIT
+    health = policy.Health()
+    assert policy.after_success(feed, health, 300.0) == 300.0
+    assert policy.after_success(feed, health, 5.0) == 30.0
+    assert policy.after_success(feed, health, None) == 30.0
+    assert policy.after_success(feed, health, 10 * 3600.0) == policy.MAX_CACHE_WAIT
 
 
 def test_adaptive_interval_follows_the_feeds_rhythm_within_bounds() -> None:
     """every: auto polls a busy feed often and a quiet one rarely, within min_every..max_every."""
     feed = Feed("f", "http://x/", every=60.0, adaptive=True, min_every=10.0, max_every=600.0)
-    busy = polling.Health(arrivals=tuple(1000.0 + 60 * n for n in range(10)))
-    quiet = polling.Health(arrivals=tuple(1000.0 + 7200 * n for n in range(10)))
-    frantic = polling.Health(arrivals=tuple(1000.0 + 5 * n for n in range(10)))
-    assert polling.interval(feed, busy) == 20.0
-    assert polling.interval(feed, quiet) == 600.0
-    assert polling.interval(feed, frantic) == 10.0
-    assert polling.interval(feed, polling.Health()) == 60.0
+    busy = policy.Health(arrivals=tuple(1000.0 + 60 * n for n in range(10)))
+    quiet = policy.Health(arrivals=tuple(1000.0 + 7200 * n for n in range(10)))
+    frantic = policy.Health(arrivals=tuple(1000.0 + 5 * n for n in range(10)))
+    assert policy.interval(feed, busy) == 20.0
+    assert policy.interval(feed, quiet) == 600.0
+    assert policy.interval(feed, frantic) == 10.0
+    assert policy.interval(feed, policy.Health()) == 60.0
 
 
 def test_unhealthy_after_repeated_failures_or_a_long_silence() -> None:
     """K failures in a row, or silence for N usual gaps, make a feed unhealthy; else it is healthy."""
     now = 100_000.0
     regular = tuple(now - 3600 + 60 * n for n in range(10))
-    assert polling.unhealthy_reason(polling.Health(failures=4), now) is None
-    reason = polling.unhealthy_reason(polling.Health(failures=5, last_error="HTTP 503"), now)
+    assert policy.unhealthy_reason(policy.Health(failures=4), now) is None
+    reason = policy.unhealthy_reason(policy.Health(failures=5, last_error="HTTP 503"), now)
     assert reason is not None and "5 failures" in reason and "HTTP 503" in reason
-    assert polling.unhealthy_reason(polling.Health(arrivals=regular), regular[-1] + 300) is None
-    silent = polling.unhealthy_reason(polling.Health(arrivals=regular), regular[-1] + 601)
+    assert policy.unhealthy_reason(policy.Health(arrivals=regular), regular[-1] + 300) is None
+    silent = policy.unhealthy_reason(policy.Health(arrivals=regular), regular[-1] + 601)
     assert silent is not None and "silent" in silent
-    assert polling.unhealthy_reason(polling.Health(arrivals=regular[:3]), now + 10**6) is None
+    assert policy.unhealthy_reason(policy.Health(arrivals=regular[:3]), now + 10**6) is None
 
 
 # --- through the pipeline --------------------------------------------------------------------

@@ -12,10 +12,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from alerts import pipeline, push
 from alerts.models import Alert
-from alerts.runtime import Runtime, Settings
-from alerts.store import FIRST_POLL_WINDOW, Store
+from alerts.service import pipeline
+from alerts.service.runtime import Runtime, Settings
+from alerts.state.store import FIRST_POLL_WINDOW, Store
+from alerts.websub import subscriptions
 from alerts.websub.server import make_app
 from alerts.websub.signature import sign
 from tests.harness.configs import write_config
@@ -128,7 +129,7 @@ def test_polled_feed_with_a_hub_is_subscribed_and_pushes_alert_once(
     def on_content(feed: str, body: bytes, headers: Any) -> None:
         pipeline.process_push(holder["runtime"], feed, body, headers.get("Content-Type"), recorder)
 
-    callback_server = ThreadedServer(make_app(push.RedisRegistry(store), on_content)).start()
+    callback_server = ThreadedServer(make_app(subscriptions.RedisRegistry(store), on_content)).start()
     try:
         write_config(
             config_dir,
@@ -151,8 +152,10 @@ def test_polled_feed_with_a_hub_is_subscribed_and_pushes_alert_once(
         assert request["hub.topic"] == publisher.topic and request["hub.mode"] == "subscribe"
         assert request["hub.callback"] == f"{callback_server.base}/websub/wire"
         wait_for(lambda: publisher.verified, timeout=5, what="verification of intent")
-        subscription = push.RedisRegistry(store).get("wire")
-        assert subscription is not None and subscription.state == "active" and push.live(store, "wire")
+        subscription = subscriptions.RedisRegistry(store).get("wire")
+        assert (
+            subscription is not None and subscription.state == "active" and subscriptions.live(store, "wire")
+        )
 
         publisher.titles.insert(0, "Earthquake hits Lima")
         sent = time.time()
@@ -165,7 +168,7 @@ def test_polled_feed_with_a_hub_is_subscribed_and_pushes_alert_once(
         assert pipeline.poll_feed(runtime, "wire", recorder).new == 0
         assert len(recorder.jobs) == 1
         next_poll, _ = store.schedule_of(["wire"])["wire"]
-        assert next_poll is not None and next_poll >= time.time() + push.SAFETY_INTERVAL - 5
+        assert next_poll is not None and next_poll >= time.time() + subscriptions.SAFETY_INTERVAL - 5
     finally:
         callback_server.stop()
 
@@ -174,7 +177,7 @@ def test_renewal_asks_the_hub_again_near_expiry(publisher: Publisher, store: Sto
     """A subscription close to its expiry is renewed with the same secret; a fresh one is left alone."""
     from alerts.websub.protocol import Subscription
 
-    registry = push.RedisRegistry(store)
+    registry = subscriptions.RedisRegistry(store)
     base = dict(
         hub=f"{publisher.server.base}/hub",
         topic=publisher.topic,
@@ -185,7 +188,7 @@ def test_renewal_asks_the_hub_again_near_expiry(publisher: Publisher, store: Sto
     )
     registry.put(Subscription(feed="a", expires_at=time.time() + 30, **base))  # type: ignore[arg-type]
     registry.put(Subscription(feed="b", expires_at=time.time() + 3000, **base))  # type: ignore[arg-type]
-    assert push.renew(store) == 1
+    assert subscriptions.renew(store) == 1
     [request] = publisher.subscriptions
     assert request["hub.secret"] == "s3cret" and request["hub.callback"].endswith("/websub/a")
-    assert push.renew(store) == 0, "attempts are throttled"
+    assert subscriptions.renew(store) == 0, "attempts are throttled"

@@ -1,4 +1,4 @@
-"""Tests of alerts.query: the subscription query language's parser, AST helpers and errors."""
+"""Tests of alerts.matching.query: the subscription query language's parser, AST helpers and errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from alerts.query import (
+from alerts.matching.query import (
     And,
     Meta,
     Near,

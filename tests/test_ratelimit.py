@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from alerts import keys, notify, outbox, ratelimit
+from alerts.delivery import channels, outbox, ratelimit
 from alerts.models import Alert
-from alerts.runtime import Runtime, Settings
-from alerts.store import Store
+from alerts.service.runtime import Runtime, Settings
+from alerts.state import keys
+from alerts.state.store import Store
 from tests.harness.configs import write_config
 from tests.harness.servers import TelegramDouble
 
@@ -58,7 +59,7 @@ def bot(telegram: TelegramDouble, monkeypatch: pytest.MonkeyPatch) -> TelegramDo
     """Apprise's Telegram plugin pointed at the local double."""
     from apprise.plugins.telegram import NotifyTelegram
 
-    monkeypatch.setenv(notify.TELEGRAM_API_ENV, telegram.api)
+    monkeypatch.setenv(channels.TELEGRAM_API_ENV, telegram.api)
     monkeypatch.setattr(NotifyTelegram, "notify_url", NotifyTelegram.notify_url)
     return telegram
 

@@ -1,4 +1,4 @@
-"""Tests of alerts.store.Store against a real Redis (the `store` and `redis_url` fixtures of conftest)."""
+"""Tests of the state store against a real Redis (the `store` and `redis_url` fixtures of conftest)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections import Counter
 
 import pytest
 
-from alerts import keys
-from alerts.embedded import free_port
 from alerts.errors import StoreUnavailable
-from alerts.store import FIRST_POLL_WINDOW, Store
+from alerts.service.embedded_redis import free_port
+from alerts.state import keys
+from alerts.state.store import FIRST_POLL_WINDOW, Store
 
 
 def test_claim_items_first_sighting_wins(store: Store) -> None:

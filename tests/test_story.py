@@ -1,11 +1,11 @@
-"""Tests of alerts.story: canonical links, headline keys and the keys that identify a story."""
+"""Tests of alerts.matching.story: canonical links, headline keys and the keys that identify a story."""
 
 from __future__ import annotations
 
 import pytest
 
+from alerts.matching.story import MIN_HEADLINE_WORDS, canonical_link, headline_key, story_keys
 from alerts.models import FeedItem
-from alerts.story import MIN_HEADLINE_WORDS, canonical_link, headline_key, story_keys
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from alerts import pipeline
 from alerts.errors import ConfigError
 from alerts.models import Alert
-from alerts.runtime import Runtime, Settings
+from alerts.service import pipeline
+from alerts.service.runtime import Runtime, Settings
 from tests.harness.configs import write_config
 from tests.harness.servers import ThreadedServer
 
@@ -159,7 +159,7 @@ def test_late_article_metadata_is_not_waited_for(site: Site, config_dir: Path, r
 
 def test_ticker_config_errors_name_the_line(config_dir: Path, redis_url: str) -> None:
     """An unknown preset, a bad CSS selector and html without selectors are config errors with lines."""
-    from alerts.config import load_config
+    from alerts.config.load import load_config
 
     (config_dir / "feeds.yaml").write_text(
         "feeds:\n"

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from alerts import keys, notify, outbox
-from alerts.formats import WEBHOOK_SCHEMA
+from alerts.delivery import channels, outbox
+from alerts.delivery.render import WEBHOOK_SCHEMA
 from alerts.models import Alert
-from alerts.runtime import Runtime, Settings
-from alerts.store import Store
+from alerts.service.runtime import Runtime, Settings
+from alerts.state import keys
+from alerts.state.store import Store
 from tests.harness.configs import write_config
 from tests.harness.servers import WebhookSink
 
@@ -99,7 +100,7 @@ def test_a_secret_in_the_fragment_signs_the_body_and_never_leaves(
     expected = hmac.new(b"s3cr3t-value", raw, hashlib.sha256).hexdigest()
     assert headers["X-Alerts-Signature"] == f"sha256={expected}"
     assert path == "/hook" and b"s3cr3t" not in raw
-    assert "s3cr3t" not in repr(logs) and "s3cr3t" not in notify.private(url)
+    assert "s3cr3t" not in repr(logs) and "s3cr3t" not in channels.private(url)
 
 
 def test_a_refusal_is_retried_after_the_time_the_receiver_asked(
@@ -153,7 +154,7 @@ def test_webhooks_and_apprise_urls_of_one_batch_all_arrive(
 
 
 def test_send_test_posts_to_a_webhook(webhook: WebhookSink) -> None:
-    """``notify.send`` (used by ``alerts send-test``) posts to a native webhook too."""
-    delivery = notify.send(webhook.url, "breaking-alerts test", '{"test": true}', "desk")
+    """``channels.send`` (used by ``alerts send-test``) posts to a native webhook too."""
+    delivery = channels.send(webhook.url, "breaking-alerts test", '{"test": true}', "desk")
     assert delivery.ok and delivery.target.endswith("/***")
     assert [json.loads(raw) for _, _, raw in webhook.requests] == [{"test": True}]

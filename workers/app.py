@@ -10,7 +10,7 @@ from celery import Celery, signals
 from kombu.entity import Exchange, Queue
 
 from alerts import log
-from alerts.store import DEFAULT_URL
+from alerts.state.store import DEFAULT_URL
 
 POLL_QUEUE = "poll"
 DELIVER_QUEUE = "deliver"

@@ -10,11 +10,13 @@ from typing import Any
 
 from celery import signals
 
-from alerts import log, outbox, pipeline
-from alerts import push as push_module
+from alerts import log
+from alerts.delivery import outbox
 from alerts.errors import AlertsError
 from alerts.models import Alert
-from alerts.runtime import Runtime
+from alerts.service import pipeline
+from alerts.service.runtime import Runtime
+from alerts.websub import subscriptions as push_module
 from workers.app import DELIVER_QUEUE, POLL_QUEUE, app
 
 _logger = log.get("alerts.tasks")

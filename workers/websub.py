@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from alerts import log
-from alerts.push import RedisRegistry
-from alerts.store import Store
+from alerts.state.store import Store
 from alerts.websub.server import make_app
+from alerts.websub.subscriptions import RedisRegistry
 from workers.app import POLL_QUEUE, app
 
 DEFAULT_LISTEN = "0.0.0.0:8787"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import aiohttp
 from yarl import URL
 
-from alerts import fetch
 from alerts.errors import FeedRejected, FetchError
+from alerts.ingest import fetch
 
 __all__ = ["HubError", "request_subscription", "subscribe_sync"]
 
@@ -129,7 +129,7 @@ def subscribe_sync(
 ) -> None:
     """Blocking :func:`request_subscription` for synchronous callers (Celery tasks).
 
-    Runs on :mod:`alerts.fetch`'s per-process background event loop (fork-safe, started
+    Runs on :mod:`alerts.ingest.fetch`'s per-process background event loop (fork-safe, started
     lazily), through its private ``_get_runner().run(coro, wait)``, with a private session
     per call. Safe from any thread except that loop's own; waits at most ``timeout`` + 5 s.
     """

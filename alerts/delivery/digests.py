@@ -1,0 +1,93 @@
+"""Routing alerts through the subscribers' pacing, and folding what waited into digest messages."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+from alerts import log
+from alerts.delivery import pacing
+from alerts.models import Alert
+from alerts.service.runtime import Runtime, Snapshot
+from alerts.state import keys
+
+_logger = log.get("alerts.digests")
+TITLE_HEADLINES = 1
+
+
+def route(
+    runtime: Runtime, snapshot: Snapshot, alerts: Sequence[Alert], now: float | None = None
+) -> list[Alert]:
+    """The alerts to send now; the others are held (in Redis) for their subscriber's next digest."""
+    now = time.time() if now is None else now
+    by_subscriber: dict[str, list[Alert]] = defaultdict(list)
+    for alert in alerts:
+        by_subscriber[alert.subscriber].append(alert)
+    instant: list[Alert] = []
+    recent = runtime.store.recent_sends(list(by_subscriber), now)
+    sends: dict[str, dict[str, float]] = {}
+    holds: dict[str, tuple[dict[str, str], float]] = {}
+    for name, batch in by_subscriber.items():
+        subscriber = snapshot.config.subscribers.get(name)
+        settings = subscriber.pacing if subscriber else pacing.Pacing()
+        sent: dict[str, float] = {}
+        held: dict[str, str] = {}
+        release: float | None = None
+        for alert in batch:
+            decision = pacing.decide(settings, alert.priority, now, [*recent[name], *sent.values()])
+            if decision.send:
+                instant.append(alert)
+                sent[alert.story] = now
+                continue
+            held[alert.story] = json.dumps(alert.to_json(), ensure_ascii=False)
+            release = decision.release_at if release is None else min(release, decision.release_at or now)
+            _logger.info(
+                "alert.held",
+                subscriber=name,
+                item=alert.item,
+                story=alert.story,
+                reason=decision.reason,
+                until=decision.release_at,
+            )
+        sends[name] = sent
+        if held:
+            holds[name] = (held, release or now)
+    runtime.store.note_sends(sends, holds, now)
+    return instant
+
+
+def due_digests(runtime: Runtime, now: float | None = None) -> list[Alert]:
+    """One digest alert per subscriber whose held alerts are due (each taken exactly once)."""
+    now = time.time() if now is None else now
+    digests = []
+    for subscriber, held in runtime.store.pop_held(now).items():
+        alerts = sorted(
+            (Alert.from_json(json.loads(raw)) for raw in held.values()), key=lambda a: a.fetched_at
+        )
+        if alerts:
+            digests.append(digest(subscriber, alerts))
+            _logger.info("digest.ready", subscriber=subscriber, alerts=len(alerts))
+    return digests
+
+
+def digest(subscriber: str, alerts: Sequence[Alert]) -> Alert:
+    """One message listing the headlines with their links."""
+    lines = [f"• {a.title}" + (f" — {a.link}" if a.link else "") for a in alerts]
+    first = alerts[0].title
+    title = f"{len(alerts)} alerts: {first}" if len(alerts) > 1 else first
+    return Alert(
+        subscriber=subscriber,
+        story=keys.digest("digest:" + "|".join(sorted(a.story for a in alerts))),
+        item="digest",
+        feed=", ".join(sorted({a.feed for a in alerts})),
+        title=title,
+        summary="\n".join(lines),
+        link=alerts[0].link if len(alerts) == 1 else None,
+        regions=tuple(sorted({r for a in alerts for r in a.regions})),
+        subscriptions=tuple(sorted({s for a in alerts for s in a.subscriptions})),
+        terms=tuple(sorted({t for a in alerts for t in a.terms})),
+        fetched_at=min(a.fetched_at for a in alerts),
+        priority=min((a.priority for a in alerts), key=("flash", "high", "normal", "low").index),
+    )

@@ -1,0 +1,128 @@
+"""Subscriber templates: sandboxed Jinja2, compiled once, rendered per alert (pure, no I/O).
+
+A template overrides the title and/or body of one channel kind
+(see :func:`alerts.delivery.render.channel_kind`).
+Sources are compiled by :func:`compile_template`, which raises ``ValueError`` naming the line of a syntax
+error. Rendering runs in :class:`jinja2.sandbox.ImmutableSandboxedEnvironment`: private attributes,
+mutating methods and unsafe calls raise :class:`TemplateFailure` (never a silent empty string), and so does
+any other runtime error, so the caller can fall back to the default rendering and log the reason.
+
+Variables: ``alert`` (the Alert's fields as a mapping: ``alert.title``, ``alert.extra``...), ``priority``
+(``"flash"``, ``"high"``, ``"normal"`` or ``"low"``) and ``sent_at`` (ISO 8601, UTC). Body templates of
+HTML kinds (telegram, email) are autoescaped; titles never are (they are plain text, escaped where used).
+Limitation: the sandbox bounds memory (string/list repetition, powers, output size), not CPU time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+KINDS: tuple[str, ...] = ("telegram", "email", "push", "webhook", "console", "other")
+HTML_KINDS: frozenset[str] = frozenset({"telegram", "email"})
+MAX_OUTPUT = 64 * 1024  # characters one rendered title or body may have
+
+
+class TemplateFailure(Exception):
+    """A template could not be rendered for one alert (unsafe access, runtime error, oversized output)."""
+
+
+class _Undefined(jinja2.Undefined):
+    """Undefined that fails loudly when it stands for an access the sandbox refused."""
+
+    __slots__ = ()
+
+    def _refused(self) -> None:
+        if self._undefined_exception is SecurityError:
+            self._fail_with_undefined_error()
+
+    def __str__(self) -> str:
+        self._refused()
+        return ""
+
+    def __bool__(self) -> bool:
+        self._refused()
+        return False
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, also refusing huge repetitions (``"x" * 10**9``) and powers."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 128:
+            raise SecurityError("exponent too large")
+        if operator == "*":
+            for sized, count in ((left, right), (right, left)):
+                sizable = isinstance(sized, str | list | tuple) and isinstance(count, int)
+                if sizable and len(sized) * count > MAX_OUTPUT:
+                    raise SecurityError("repetition too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def _environment(autoescape: bool) -> _Sandbox:
+    return _Sandbox(autoescape=autoescape, undefined=_Undefined, keep_trailing_newline=False)
+
+
+_TEXT = _environment(autoescape=False)
+_HTML = _environment(autoescape=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """Template sources for one channel kind; compiled on construction (ValueError on a syntax error)."""
+
+    title: str | None
+    body: str | None
+    kind: str = "other"
+    _title: jinja2.Template | None = field(init=False, repr=False, compare=False, default=None)
+    _body: jinja2.Template | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown channel kind {self.kind!r}: expected one of {', '.join(KINDS)}")
+        object.__setattr__(self, "_title", _compile(_TEXT, self.kind, "title", self.title))
+        body_env = _HTML if self.kind in HTML_KINDS else _TEXT
+        object.__setattr__(self, "_body", _compile(body_env, self.kind, "body", self.body))
+
+    def render_title(self, context: dict[str, Any]) -> str | None:
+        """The rendered title (whitespace collapsed), or None when there is no title template."""
+        text = _render(self._title, "title", context)
+        return None if text is None else " ".join(text.split())
+
+    def render_body(self, context: dict[str, Any]) -> str | None:
+        """The rendered body (escaped for HTML kinds), or None when there is no body template."""
+        text = _render(self._body, "body", context)
+        return None if text is None else text.strip()
+
+
+def compile_template(kind: str, title_src: str | None, body_src: str | None) -> Template:
+    """Compile a subscriber's title/body template for ``kind``; raise ValueError on syntax errors."""
+    return Template(title_src, body_src, kind)
+
+
+def _compile(env: _Sandbox, kind: str, part: str, source: str | None) -> jinja2.Template | None:
+    if source is None or not source.strip():
+        return None
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ValueError(f"{kind} {part} template, line {exc.lineno}: {exc.message}") from exc
+
+
+def _render(template: jinja2.Template | None, part: str, context: dict[str, Any]) -> str | None:
+    if template is None:
+        return None
+    try:
+        text = template.render(context)
+    except Exception as exc:  # user code: SecurityError, UndefinedError, ZeroDivisionError, TypeError...
+        raise TemplateFailure(f"{part} template failed: {type(exc).__name__}: {exc}") from exc
+    if len(text) > MAX_OUTPUT:
+        raise TemplateFailure(f"{part} template output too long ({len(text)} characters)")
+    return text

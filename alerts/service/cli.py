@@ -1,0 +1,257 @@
+"""The ``alerts`` command: run, check, once, explain, send-test."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from alerts import log
+from alerts.config.load import Config, load_config, parse_duration
+from alerts.delivery import channels
+from alerts.errors import AlertsError, ConfigError
+from alerts.matching.explain import Explainer
+from alerts.models import region_named
+from alerts.polling import status
+from alerts.service import embedded_redis, pipeline
+from alerts.service.runtime import Runtime, Settings, build_snapshot
+from alerts.state.store import Store
+
+_logger = log.get("alerts.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``alerts`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    log.configure()
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alerts", description="Breaking-news alerts: poll, match, deliver.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="workers and beat together, for one machine")
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(os.environ.get("ALERTS_CONCURRENCY") or os.cpu_count() or 2),
+        help="deliver worker processes (default: one per core)",
+    )
+    run.set_defaults(handler=_run)
+    commands.add_parser("check", help="validate the configuration").set_defaults(handler=_check)
+    commands.add_parser("once", help="poll every feed once, deliver, exit").set_defaults(handler=_once)
+    explain = commands.add_parser("explain", help="which subscriptions match a headline, and why")
+    explain.add_argument("headline", nargs="?", help="the headline to test (or --file)")
+    explain.add_argument("--file", help="one headline per line (- for stdin): one result per line")
+    explain.add_argument("--feed", help="as if the item came from this feed")
+    explain.add_argument("--region", action="append", default=[], help="an item region (repeatable)")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.set_defaults(handler=_explain)
+    feeds = commands.add_parser("feeds", help="health of every feed: last success, errors, schedule")
+    feeds.add_argument("--json", action="store_true", help="machine-readable output")
+    feeds.set_defaults(handler=_feeds)
+    dlq = commands.add_parser("dlq", help="dead deliveries: list, retry or drop them")
+    dlq.add_argument("action", choices=["list", "retry", "drop"])
+    dlq.add_argument("delivery", nargs="?", help="the delivery id (retry, drop)")
+    dlq.add_argument("--json", action="store_true", help="machine-readable list")
+    dlq.set_defaults(handler=_dlq)
+    history = commands.add_parser("history", help="what was sent, where, when, and how fast")
+    history.add_argument("--subscriber", help="only this subscriber")
+    history.add_argument("--since", default="1h", help="how far back (30m, 6h, 2d; default 1h)")
+    history.add_argument("--json", action="store_true", help="one JSON object per line")
+    history.set_defaults(handler=_history)
+    send_test = commands.add_parser("send-test", help="send a test message to each URL of a subscriber")
+    send_test.add_argument("subscriber")
+    send_test.set_defaults(handler=_send_test)
+    return parser
+
+
+def _load() -> Config:
+    config = load_config(Settings.from_env().config_dir)
+    log.add_secrets(config.secrets)
+    return config
+
+
+def _check(_: argparse.Namespace) -> int:
+    config = _load()
+    print(
+        f"ok: {config.directory}: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
+        f"{len(config.subscriptions)} subscriptions"
+    )
+    return 0
+
+
+def _use_redis() -> None:
+    """Point REDIS_URL at a Redis that answers, starting a private one if need be."""
+    url, process = embedded_redis.ensure_redis(os.environ.get("REDIS_URL"))
+    os.environ["REDIS_URL"] = url
+    if process is not None:
+        _logger.info("redis.embedded", url=url, pid=process.pid, data=str(embedded_redis.state_dir()))
+
+
+def _run(args: argparse.Namespace) -> int:
+    _load()
+    _use_redis()
+    from workers.run import run
+
+    return run(
+        poll_concurrency=int(os.environ.get("ALERTS_POLL_CONCURRENCY") or 16),
+        deliver_concurrency=args.concurrency,
+    )
+
+
+def _once(_: argparse.Namespace) -> int:
+    _load()
+    _use_redis()
+    runtime = Runtime.from_env()
+    dispatch = pipeline.deliver_inline(runtime)
+    feeds = list(runtime.live.current().config.feeds)
+
+    def poll(name: str) -> pipeline.PollReport:
+        try:
+            return pipeline.poll_feed(runtime, name, dispatch)
+        except AlertsError as exc:
+            return pipeline.PollReport(name, "failed", error=str(exc))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        reports = list(pool.map(poll, feeds))
+    pipeline.send_digests(runtime, dispatch)
+    for report in reports:
+        detail = report.error or f"{report.items} items, {report.new} new, {report.alerts} alerts"
+        print(f"{report.feed}: {report.status}: {detail}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    config = _load()
+    feed = config.feeds.get(args.feed) if args.feed else None
+    if args.feed and feed is None:
+        print(f"unknown feed {args.feed!r}", file=sys.stderr)
+        return 2
+    regions = [region_named(name) for name in args.region]
+    if None in regions:
+        print(f"unknown region {args.region[regions.index(None)]!r}", file=sys.stderr)
+        return 2
+    if (args.headline is None) == (args.file is None):
+        print("give a HEADLINE or --file FILE (one headline per line; - for stdin)", file=sys.stderr)
+        return 2
+    snapshot = build_snapshot(config)
+    explainer = Explainer(snapshot, feed, [region for region in regions if region])
+    if args.headline is not None:
+        result = explainer.explain(args.headline)
+        print(json.dumps(result, ensure_ascii=False) if args.json else explainer.text(result))
+        return 0
+    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    with stream:
+        out = sys.stdout
+        for line in stream:
+            headline = line.rstrip("\n")
+            if not headline.strip():
+                continue
+            result = explainer.explain(headline)
+            out.write(
+                (json.dumps(result, ensure_ascii=False) if args.json else explainer.text(result)) + "\n"
+            )
+    return 0
+
+
+def _feeds(args: argparse.Namespace) -> int:
+    config = _load()
+    _use_redis()
+    rows = status.rows(config, Store.from_url(os.environ["REDIS_URL"]))
+    print(json.dumps(rows, ensure_ascii=False) if args.json else status.table(rows))
+    return 0
+
+
+def _store() -> Store:
+    _load()
+    _use_redis()
+    return Store.from_url(os.environ["REDIS_URL"])
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    store = _store()
+    if args.action == "list":
+        rows = []
+        for delivery in store.outbox_dead():
+            record = store.outbox_get(delivery)
+            rows.append({"delivery": delivery, **{k: record.get(k, "") for k in _DLQ_FIELDS}})
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            for row in rows:
+                print(
+                    f"{row['delivery']}  {row['subscriber']}  {row['feed']}  attempts={row['attempts']}  "
+                    f"{row['title'][:60]!r}  {log.redact(row['last_error'])[:80]}"
+                )
+            print(f"{len(rows)} dead deliveries")
+        return 0
+    if not args.delivery:
+        print(f"dlq {args.action} needs a delivery id (see alerts dlq list)", file=sys.stderr)
+        return 2
+    done = (
+        store.outbox_revive(args.delivery, time.time())
+        if args.action == "retry"
+        else store.outbox_drop(args.delivery)
+    )
+    print(f"{args.action}: {args.delivery}: {'done' if done else 'not found'}")
+    return 0 if done else 1
+
+
+_DLQ_FIELDS = ("subscriber", "feed", "title", "attempts", "last_error", "updated")
+
+
+def _history(args: argparse.Namespace) -> int:
+    store = _store()
+    since = time.time() - parse_duration(args.since)
+    entries = [
+        e for e in store.history(since) if not args.subscriber or e.get("subscriber") == args.subscriber
+    ]
+    for entry in entries:
+        if args.json:
+            print(json.dumps(entry, ensure_ascii=False))
+            continue
+        when = datetime.fromtimestamp(float(entry["at"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
+        latency = f"{float(entry['latency']):.1f}s" if entry.get("latency") else "-"
+        print(
+            f"{when}  {entry['state']:<4}  {entry['subscriber']:<12} {latency:>7}  {entry['target']}  "
+            f"{entry['title'][:70]}"
+        )
+    return 0
+
+
+def _send_test(args: argparse.Namespace) -> int:
+    config = _load()
+    subscriber = config.subscribers.get(args.subscriber)
+    if subscriber is None:
+        print(
+            f"unknown subscriber {args.subscriber!r} (known: {', '.join(config.subscribers)})",
+            file=sys.stderr,
+        )
+        return 2
+    failed = 0
+    for url in subscriber.notify:
+        try:
+            channels.send(
+                url, "breaking-alerts test", f"Test message for {subscriber.name}.", subscriber.name
+            )
+            print(f"ok      {channels.private(url)}")
+        except AlertsError as exc:
+            failed += 1
+            print(f"FAILED  {log.redact(str(exc))}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
