@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint check once bench clean
+.PHONY: run test test-fast test-e2e lint check once bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,16 @@ once: $(VENV)/.installed-run  ## poll every feed once and deliver
 test: $(VENV)/.installed-test  ## the test suite (starts a private Redis; TEST_REDIS_URL to use another)
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.installed-test  ## ruff and strict mypy
+test-fast: $(VENV)/.installed-test  ## the fast tier: every test but the end-to-end ones (no subprocesses)
+	$(BIN)/python -m pytest -m "not e2e"
+
+test-e2e: $(VENV)/.installed-test  ## the end-to-end tier: the service, workers and CLI as subprocesses
+	$(BIN)/python -m pytest -m e2e
+
+lint: $(VENV)/.installed-test  ## ruff, strict mypy and the import contracts of pyproject.toml
 	$(BIN)/ruff check alerts workers tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 check: lint test
 

@@ -9,7 +9,6 @@ URL password, are replaced by ``***``.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -55,9 +54,9 @@ def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
-def configure(level: str | None = None, json: bool | None = None) -> None:
-    """Route structlog and stdlib logging through one chain; JSON unless stderr is a terminal."""
-    level = (level or os.environ.get("ALERTS_LOG_LEVEL") or "INFO").upper()
+def configure(level: str = "INFO", json: bool | None = None) -> None:
+    """Route structlog and stdlib logging through one chain at ``level``; JSON unless stderr is a terminal."""
+    level = level.upper()
     as_json = (not sys.stderr.isatty()) if json is None else json
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

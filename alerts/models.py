@@ -18,6 +18,7 @@ REGIONS: tuple[str, ...] = (
     "Palestine",
     "US & Canada",
 )
+PRIORITIES: tuple[str, ...] = ("flash", "high", "normal", "low")  # most urgent first
 _REGION_BY_KEY = {normalise(region): region for region in REGIONS}
 
 
@@ -142,13 +143,3 @@ class Alert:
         for name in ("regions", "subscriptions", "terms"):
             fields[name] = tuple(fields.get(name) or ())
         return cls(**fields)
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """The outcome of sending one alert to one Apprise URL."""
-
-    subscriber: str
-    target: str
-    ok: bool
-    error: str | None = None

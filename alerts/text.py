@@ -8,11 +8,14 @@ other punctuation, apostrophes, quotes and hyphens split words (al-Quds = al qud
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+")
+# C0 controls that str.split does not treat as space, zero-width space, bidi marks and embeddings, BOM.
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1b\x7f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 _FOLD = str.maketrans(
     {
@@ -73,3 +76,23 @@ def arabic_forms(word: str) -> tuple[str, ...]:
         if rest.startswith("لل"):  # ل + ال contracts to لل
             forms += [rest[2:], "ال" + rest[2:]]
     return tuple(dict.fromkeys(form for form in forms if len(form) >= MIN_ARABIC_STEM))
+
+
+def digest(value: str) -> str:
+    """A short, stable, key-safe digest of an arbitrary string (24 hex digits)."""
+    return hashlib.blake2b(value.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def clean(text: str) -> str:
+    """``text`` without invisible controls and bidi marks, whitespace collapsed to single spaces."""
+    return " ".join(_INVISIBLE.sub("", text).split())
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters on a word boundary, ending with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if not text[limit - 1].isspace() and (space := cut.rfind(" ")) > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"

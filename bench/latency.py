@@ -102,7 +102,7 @@ def processing(url: str, subscriptions: int, rounds: int = 20) -> tuple[float, f
     start = time.perf_counter()
     for round_ in range(rounds):
         items = parse_feed(body, "http://n.test/")
-        store.claim_items(f"bench{round_}", [item.id for item in items], 600)
+        store.claims.items(f"bench{round_}", [item.id for item in items], 600)
         for item in items:
             matcher.match(item, "wire")
     ours = (time.perf_counter() - start) * 1000 / rounds

@@ -12,6 +12,14 @@ from alerts.service import embedded_redis
 from alerts.state.store import Store
 
 pytest_plugins = ["tests.harness.fixtures"]
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e/ is of the end-to-end tier (``-m e2e``; ``make test-fast`` skips it)."""
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import structlog
@@ -10,11 +9,12 @@ from celery import Celery, signals
 from kombu.entity import Exchange, Queue
 
 from alerts import log
-from alerts.state.store import DEFAULT_URL
+from alerts.config.settings import Settings
+from alerts.service.supervise import DELIVER_QUEUE, POLL_QUEUE
+from alerts.state.connection import DEFAULT_URL
 
-POLL_QUEUE = "poll"
-DELIVER_QUEUE = "deliver"
-TICK_SECONDS = float(os.environ.get("ALERTS_TICK", "0.25"))
+SETTINGS = Settings.from_env()
+TICK_SECONDS = SETTINGS.tick
 
 
 def _queue(name: str) -> Queue:
@@ -23,7 +23,7 @@ def _queue(name: str) -> Queue:
 
 
 def _make_app() -> Celery:
-    broker = os.environ.get("REDIS_URL") or DEFAULT_URL
+    broker = SETTINGS.redis_url or DEFAULT_URL
     app = Celery("breaking-alerts", broker=broker, include=["workers.tasks"])
     app.conf.update(
         task_ignore_result=True,
@@ -67,14 +67,16 @@ def _make_app() -> Celery:
     return app
 
 
-log.configure()  # before Celery's own start-up checks, so even their warnings are JSON lines
+log.configure(
+    SETTINGS.log_level
+)  # before Celery's own start-up checks, so even their warnings are JSON lines
 app = _make_app()
 
 
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     """Celery calls this instead of configuring logging itself."""
-    log.configure()
+    log.configure(SETTINGS.log_level)
 
 
 @signals.task_prerun.connect

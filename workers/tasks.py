@@ -16,8 +16,9 @@ from alerts.errors import AlertsError
 from alerts.models import Alert
 from alerts.service import pipeline
 from alerts.service.runtime import Runtime
-from alerts.websub import subscriptions as push_module
-from workers.app import DELIVER_QUEUE, POLL_QUEUE, app
+from alerts.service.supervise import DELIVER_QUEUE, POLL_QUEUE
+from alerts.websub import subscriptions
+from workers.app import app
 
 _logger = log.get("alerts.tasks")
 
@@ -84,7 +85,7 @@ def websub_renew() -> int:
     """Renew WebSub leases close to expiry (beat sends this every minute)."""
     if not runtime().settings.websub_url:
         return 0
-    return push_module.renew(runtime().store)
+    return subscriptions.renew(runtime().store)
 
 
 def _enqueue_deliveries(jobs: Sequence[tuple[Alert, str]]) -> None:
@@ -93,7 +94,7 @@ def _enqueue_deliveries(jobs: Sequence[tuple[Alert, str]]) -> None:
     If the broker is down the records stay pending and the sweep hands them out later: nothing is
     lost, and the poll's claims stand (so nothing is alerted twice either).
     """
-    ids = outbox.record(runtime().store, jobs, sweep_lease=runtime().settings.sweep_lease)
+    ids = outbox.record(runtime().store.deliveries, jobs, runtime().policy)
     _send_batches(ids)
 
 
@@ -111,7 +112,7 @@ def _send_batches(ids: Sequence[str]) -> None:
 @app.task(name="alerts.deliver_batch", ignore_result=True)
 def deliver_batch(ids: list[str]) -> dict[str, int]:
     """Send a batch of outbox deliveries, each on its own (retries are booked in the outbox)."""
-    return outbox.deliver_batch(runtime(), ids)
+    return runtime().sender.deliver_batch(ids)
 
 
 @app.task(name="alerts.digests", ignore_result=True, acks_late=False)
@@ -123,6 +124,6 @@ def send_digests() -> int:
 @app.task(name="alerts.sweep", ignore_result=True, acks_late=False)
 def sweep() -> int:
     """Hand out deliveries that are due: lost tasks, retries, claims of dead workers (every second)."""
-    ids = outbox.sweep(runtime().store, sweep_lease=runtime().settings.sweep_lease)
+    ids = outbox.sweep(runtime().store.deliveries, runtime().policy)
     _send_batches(ids)
     return len(ids)

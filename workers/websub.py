@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Mapping
 
-from aiohttp import web
-
 from alerts import log
+from alerts.service.supervise import POLL_QUEUE
+from alerts.state.connection import DEFAULT_URL
 from alerts.state.store import Store
-from alerts.websub.server import make_app
+from alerts.websub.server import serve
 from alerts.websub.subscriptions import RedisRegistry
-from workers.app import POLL_QUEUE, app
-
-DEFAULT_LISTEN = "0.0.0.0:8787"
+from workers.app import SETTINGS, app
 
 
 def on_content(feed: str, body: bytes, headers: Mapping[str, str]) -> None:
@@ -26,15 +23,10 @@ def on_content(feed: str, body: bytes, headers: Mapping[str, str]) -> None:
 
 def main() -> None:
     """Serve the callback application until interrupted."""
-    log.configure()
-    host, _, port = (os.environ.get("ALERTS_WEBSUB_LISTEN") or DEFAULT_LISTEN).rpartition(":")
-    store = Store.from_url(os.environ.get("REDIS_URL") or "redis://localhost:6379/0")
-    log.get("alerts.websub").info(
-        "websub.listening", host=host, port=int(port), public=os.environ.get("ALERTS_WEBSUB_URL")
-    )
-    web.run_app(
-        make_app(RedisRegistry(store), on_content), host=host, port=int(port), print=None, access_log=None
-    )
+    store = Store.from_url(SETTINGS.redis_url or DEFAULT_URL)
+    host, _, port = SETTINGS.websub_listen.rpartition(":")
+    log.get("alerts.websub").info("websub.listening", host=host, port=int(port), public=SETTINGS.websub_url)
+    serve(RedisRegistry(store), on_content, SETTINGS.websub_listen)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Alert delivery through Apprise: one URL at a time, secrets only in Apprise's privacy form.
+"""Channels through Apprise: one URL at a time, secrets only in Apprise's privacy form.
 
-The only module that imports Apprise (and ``requests``, which its plugins use). It also registers
-the ``console://`` schema, which prints alerts on standard output (the out-of-the-box subscriber
-of ``config/``).
+The only module that imports Apprise (and ``requests``, which its plugins use); importing it costs
+about 0.3 s, so modules that may not need it (the CLI, config checks) import it when they do. It also
+registers the ``console://`` schema, which prints alerts on standard output (the out-of-the-box
+subscriber of ``config/``).
 
 Sending costs are kept down for large fan-outs: each send gets a fresh plugin instance (Apprise
 throttles consecutive sends of one instance, seconds apart for email) but runs in the calling
@@ -24,12 +25,9 @@ import apprise.decorators
 import requests
 from apprise.plugins.telegram import NotifyTelegram
 
-from alerts.delivery import webhook
 from alerts.errors import DeliveryError
-from alerts.ingest import fetch
-from alerts.models import Delivery
 
-TELEGRAM_API_ENV = "ALERTS_TELEGRAM_API"  # e.g. a self-hosted Bot API server: http://127.0.0.1:8081/bot
+TELEGRAM_API = NotifyTelegram.notify_url  # Telegram's own Bot API
 # Send in the calling thread, with no extra thread to enforce an overall timeout: our batches are the
 # pool, the plugins' socket timeouts bound each send, and the outbox lease covers a hung worker.
 _ASSET = apprise.AppriseAsset(async_mode=False, service_timeout=0)
@@ -110,10 +108,14 @@ def _prepare_plugins() -> None:
             module.requests = keep_alive  # type: ignore[attr-defined]
 
 
+def use_telegram_api(api: str | None) -> None:
+    """Send Telegram messages through ``api`` (a self-hosted Bot API server, ``ALERTS_TELEGRAM_API``),
+    or through Telegram's own with None."""
+    base = (api or "").rstrip("/")
+    NotifyTelegram.notify_url = (base + ("" if base.endswith("/bot") else "/bot")) if base else TELEGRAM_API
+
+
 def _instantiate(url: str) -> Any:
-    api = os.environ.get(TELEGRAM_API_ENV)
-    if api:
-        NotifyTelegram.notify_url = api.rstrip("/") + ("" if api.rstrip("/").endswith("/bot") else "/bot")
     plugin = apprise.Apprise.instantiate(url, asset=_ASSET, suppress_exceptions=True)
     _prepare_plugins()
     return plugin
@@ -130,9 +132,7 @@ def _privacy(plugin: Any, url: str) -> str:
 
 
 def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be used (by Apprise, or as a native webhook), or None when it can."""
-    if webhook.is_webhook(url):
-        return webhook.url_problem(url)
+    """Why Apprise cannot use ``url``, or None when it can."""
     if "://" not in url:
         return f"malformed notify URL {_scheme_only(url)!r}: expected schema://..."
     if _instantiate(url) is None:
@@ -143,8 +143,6 @@ def url_problem(url: str) -> str | None:
 @functools.lru_cache(maxsize=65536)
 def private(url: str) -> str:
     """``url`` with its secrets masked, as Apprise prints it (safe to log)."""
-    if webhook.is_webhook(url):
-        return webhook.private(url)
     return _privacy(_instantiate(url), url)
 
 
@@ -172,16 +170,3 @@ class Channel:
         if not result:
             reasons = [entry.message for entry in result.logs() if entry.level in {"WARNING", "ERROR"}]
             raise DeliveryError(f"{self.target}: {reasons[-1] if reasons else 'not accepted'}")
-
-
-def send(url: str, title: str, body: str, subscriber: str = "", body_format: str | None = None) -> Delivery:
-    """Send one message to one URL (Apprise, or a native webhook); raise DeliveryError when the channel
-    did not accept it."""
-    if webhook.is_webhook(url):
-        [outcome] = fetch.post_many([webhook.request(url, body, delivery="test")])
-        if not outcome.ok:
-            raise DeliveryError(f"{webhook.private(url)}: {outcome.error}")
-        return Delivery(subscriber, webhook.private(url), ok=True)
-    channel = Channel(url)
-    channel.send(title, body, body_format)
-    return Delivery(subscriber, channel.target, ok=True)

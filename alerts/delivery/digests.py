@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from alerts import log
 from alerts.delivery import pacing
-from alerts.models import Alert
-from alerts.service.runtime import Runtime, Snapshot
-from alerts.state import keys
+from alerts.models import PRIORITIES, Alert, Subscriber
+from alerts.state.pacing import PacingState
+from alerts.text import digest as text_digest
 
 _logger = log.get("alerts.digests")
 TITLE_HEADLINES = 1
 
 
 def route(
-    runtime: Runtime, snapshot: Snapshot, alerts: Sequence[Alert], now: float | None = None
+    state: PacingState,
+    subscribers: Mapping[str, Subscriber],
+    alerts: Sequence[Alert],
+    now: float | None = None,
 ) -> list[Alert]:
     """The alerts to send now; the others are held (in Redis) for their subscriber's next digest."""
     now = time.time() if now is None else now
@@ -26,11 +29,11 @@ def route(
     for alert in alerts:
         by_subscriber[alert.subscriber].append(alert)
     instant: list[Alert] = []
-    recent = runtime.store.recent_sends(list(by_subscriber), now)
+    recent = state.recent(list(by_subscriber), now)
     sends: dict[str, dict[str, float]] = {}
     holds: dict[str, tuple[dict[str, str], float]] = {}
     for name, batch in by_subscriber.items():
-        subscriber = snapshot.config.subscribers.get(name)
+        subscriber = subscribers.get(name)
         settings = subscriber.pacing if subscriber else pacing.Pacing()
         sent: dict[str, float] = {}
         held: dict[str, str] = {}
@@ -54,15 +57,15 @@ def route(
         sends[name] = sent
         if held:
             holds[name] = (held, release or now)
-    runtime.store.note_sends(sends, holds, now)
+    state.note(sends, holds, now)
     return instant
 
 
-def due_digests(runtime: Runtime, now: float | None = None) -> list[Alert]:
+def due_digests(state: PacingState, now: float | None = None) -> list[Alert]:
     """One digest alert per subscriber whose held alerts are due (each taken exactly once)."""
     now = time.time() if now is None else now
     digests = []
-    for subscriber, held in runtime.store.pop_held(now).items():
+    for subscriber, held in state.pop_held(now).items():
         alerts = sorted(
             (Alert.from_json(json.loads(raw)) for raw in held.values()), key=lambda a: a.fetched_at
         )
@@ -79,7 +82,7 @@ def digest(subscriber: str, alerts: Sequence[Alert]) -> Alert:
     title = f"{len(alerts)} alerts: {first}" if len(alerts) > 1 else first
     return Alert(
         subscriber=subscriber,
-        story=keys.digest("digest:" + "|".join(sorted(a.story for a in alerts))),
+        story=text_digest("digest:" + "|".join(sorted(a.story for a in alerts))),
         item="digest",
         feed=", ".join(sorted({a.feed for a in alerts})),
         title=title,
@@ -89,5 +92,5 @@ def digest(subscriber: str, alerts: Sequence[Alert]) -> Alert:
         subscriptions=tuple(sorted({s for a in alerts for s in a.subscriptions})),
         terms=tuple(sorted({t for a in alerts for t in a.terms})),
         fetched_at=min(a.fetched_at for a in alerts),
-        priority=min((a.priority for a in alerts), key=("flash", "high", "normal", "low").index),
+        priority=min((a.priority for a in alerts), key=PRIORITIES.index),
     )

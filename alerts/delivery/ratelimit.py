@@ -15,15 +15,14 @@ it is booked for the moment its turn comes. Defaults follow Telegram's published
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from alerts.state import keys
+from alerts.text import digest
 
-_DEFAULTS = {
+DEFAULT_RATES = {
     "TELEGRAM_BOT": "30/s",
     "TELEGRAM_CHAT": "1/s",
     "TELEGRAM_GROUP": "20/m",
@@ -32,13 +31,17 @@ _DEFAULTS = {
 }
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
 _RETRY_AFTER = re.compile(r"retry[ _-]?after[^0-9]{0,3}(\d+(?:\.\d+)?)", re.IGNORECASE)
+_PERIOD = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+Rates = Mapping[str, tuple[float, float]]
+"""Limit name (``TELEGRAM_BOT``...) -> (count, period in seconds)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """One shared limit: at most ``count`` sends per ``period`` seconds to ``key``."""
+    """One shared limit: at most ``count`` sends per ``period`` seconds to ``destination``."""
 
-    key: str
+    destination: str
     count: float
     period: float
 
@@ -47,34 +50,42 @@ class Bucket:
         """Seconds between two sends at the steady rate."""
         return self.period / self.count
 
-
-def rate(name: str, env: Mapping[str, str] | None = None) -> tuple[float, float]:
-    """(count, period) for one of the limits above, from ``ALERTS_RATE_<NAME>`` or the default."""
-    env = os.environ if env is None else env
-    text = env.get(f"ALERTS_RATE_{name}") or _DEFAULTS[name]
-    match = _RATE.match(text) or _RATE.match(_DEFAULTS[name])
-    assert match is not None
-    return float(match.group(1)), {"s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2)]
+    @property
+    def spec(self) -> tuple[str, float, float]:
+        """(destination, interval, tolerance), as :meth:`alerts.state.rates.RateBuckets.take` takes it."""
+        return (self.destination, self.interval, self.period - self.interval)
 
 
-def buckets(url: str, env: Mapping[str, str] | None = None) -> list[Bucket]:
+def parse_rate(text: str | None, default: str) -> tuple[float, float]:
+    """(count, period) from ``N/s``, ``N/m`` or ``N/h``; ``default`` when ``text`` is empty or malformed."""
+    match = _RATE.match(text or "") or _RATE.match(default)
+    assert match is not None, default
+    return float(match.group(1)), _PERIOD[match.group(2)]
+
+
+DEFAULTS: dict[str, tuple[float, float]] = {
+    name: parse_rate(None, text) for name, text in DEFAULT_RATES.items()
+}
+
+
+def buckets(url: str, rates: Rates = DEFAULTS) -> list[Bucket]:
     """The limits an Apprise URL's sends are subject to (none for other kinds of channel)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("tgram", "telegram"):
-        token = unquote(parts.netloc)
+        bot = digest(unquote(parts.netloc))
         chats = [c for c in parts.path.split("/") if c]
-        found = [Bucket(keys.rate(f"tgram:{keys.digest(token)}"), *rate("TELEGRAM_BOT", env))]
+        found = [Bucket(f"tgram:{bot}", *rates["TELEGRAM_BOT"])]
         for chat in chats[:1]:
             kind = "TELEGRAM_GROUP" if chat.startswith("-") else "TELEGRAM_CHAT"
-            found.append(Bucket(keys.rate(f"tgram:{keys.digest(token)}:{chat}"), *rate(kind, env)))
+            found.append(Bucket(f"tgram:{bot}:{chat}", *rates[kind]))
         return found
     if scheme in ("mailto", "mailtos"):
         query = dict(part.split("=", 1) for part in parts.query.split("&") if "=" in part)
         server = query.get("smtp") or parts.hostname or ""
-        return [Bucket(keys.rate(f"smtp:{server.lower()}"), *rate("SMTP", env))]
+        return [Bucket(f"smtp:{server.lower()}", *rates["SMTP"])]
     if scheme in ("ntfy", "ntfys"):
-        return [Bucket(keys.rate(f"ntfy:{(parts.hostname or 'ntfy.sh').lower()}"), *rate("NTFY", env))]
+        return [Bucket(f"ntfy:{(parts.hostname or 'ntfy.sh').lower()}", *rates["NTFY"])]
     return []
 
 

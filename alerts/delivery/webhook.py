@@ -1,5 +1,5 @@
 """Native webhooks: a subscriber's plain ``https://`` (or ``http://``) URL receives each alert as a JSON
-document POSTed to it (pure: this module builds requests; :func:`alerts.ingest.fetch.post_many` makes them).
+document POSTed to it (pure: this module builds requests; :func:`alerts.ingest.http.post_each` makes them).
 
 Why not Apprise's ``json://``: that wraps the document in Apprise's envelope (``message`` holds it as
 a string), and costs about 1.3 ms of CPU per message (a plugin instance, URL parsing, a ``requests``
@@ -21,7 +21,7 @@ import hmac
 import json
 from urllib.parse import parse_qs, urlsplit
 
-from alerts.ingest.fetch import Post
+from alerts.ingest.http import Post
 
 SCHEMES = frozenset({"http", "https"})
 USER_AGENT = "breaking-alerts/0.1 (webhook)"

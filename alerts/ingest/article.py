@@ -23,8 +23,9 @@ from selectolax.lexbor import LexborHTMLParser
 from alerts.errors import FeedParseError
 from alerts.ingest.charset import decode_html
 from alerts.ingest.dates import parse_time
-from alerts.ingest.html import absolute_url, clean, document_base
+from alerts.ingest.markup import absolute_url, document_base
 from alerts.models import region_named
+from alerts.text import clean
 
 METADATA_SELECTOR = "script#tawsiyat-metadata"
 _LIST_SEPARATORS = re.compile(r"[,،;]")  # Arabic pages separate keywords with "،" too

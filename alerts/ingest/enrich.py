@@ -12,32 +12,39 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from alerts import log
 from alerts.errors import AlertsError
 from alerts.ingest.article import ArticleMeta, parse_article
-from alerts.ingest.fetch import FetchLimits, FetchResult, Validators, fetch_many
+from alerts.ingest.fetch import FetchResult, Limits, Validators, fetch_many
 from alerts.models import Feed, FeedItem
-from alerts.state import keys
-from alerts.state.store import Store
 
 CACHE_TTL = 24 * 3600
 ARTICLE_MAX_BYTES = 2 * 1024 * 1024
 _logger = log.get("alerts.enrich")
 
 
-def enrich(items: Sequence[FeedItem], feed: Feed, store: Store) -> list[FeedItem]:
+class Cache(Protocol):
+    """Where parsed metadata is kept between polls (:class:`alerts.state.articles.ArticleCache`)."""
+
+    def get_many(self, urls: Sequence[str]) -> list[str | None]: ...
+
+    def put(self, url: str, value: str, ttl: int) -> None: ...
+
+
+def enrich(items: Sequence[FeedItem], feed: Feed, cache: Cache) -> list[FeedItem]:
     """``items`` with metadata from their article pages merged in (unchanged when it is late)."""
     linked = [item.link for item in items if item.link]
     if not feed.enrich or not linked:
         return list(items)
     started = time.monotonic()
     urls = list(dict.fromkeys(linked))
-    metas = _cached(store, urls)
+    metas = _cached(cache, urls)
     missing = [url for url in urls if url not in metas]
     if missing:
         budget = feed.enrich_budget
-        limits = FetchLimits(
+        limits = Limits(
             connect_timeout=budget, read_timeout=budget, total_timeout=budget, max_bytes=ARTICLE_MAX_BYTES
         )
         for url, result in zip(
@@ -52,7 +59,7 @@ def enrich(items: Sequence[FeedItem], feed: Feed, store: Store) -> list[FeedItem
                 _logger.info("item.enrich_skipped", feed=feed.name, link=url, error=str(exc))
                 continue
             metas[url] = meta
-            store.put(keys.article(url), _dump(meta), CACHE_TTL)
+            cache.put(url, _dump(meta), CACHE_TTL)
     _logger.debug(
         "feed.enriched",
         feed=feed.name,
@@ -75,9 +82,9 @@ def merge(item: FeedItem, meta: ArticleMeta) -> FeedItem:
     )
 
 
-def _cached(store: Store, urls: list[str]) -> dict[str, ArticleMeta]:
+def _cached(cache: Cache, urls: list[str]) -> dict[str, ArticleMeta]:
     found = {}
-    for url, raw in zip(urls, store.get_many([keys.article(url) for url in urls]), strict=True):
+    for url, raw in zip(urls, cache.get_many(urls), strict=True):
         if raw:
             found[url] = _load(raw)
     return found

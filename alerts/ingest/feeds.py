@@ -27,6 +27,7 @@ from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 from alerts.errors import FeedParseError
 from alerts.ingest.dates import parse_time
 from alerts.models import FeedItem
+from alerts.text import truncate
 
 SUMMARY_LIMIT = 1000
 _MESSAGE_LIMIT = 160
@@ -169,17 +170,7 @@ def _summary(raw: str) -> str:
         text = _text(raw[:size])
         if len(text) > SUMMARY_LIMIT or len(raw) <= size:
             break
-    return _truncate(text, SUMMARY_LIMIT)
-
-
-def _truncate(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` characters on a word boundary, ending with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if not text[limit - 1].isspace() and (space := cut.rfind(" ")) > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-") + "…"
+    return truncate(text, SUMMARY_LIMIT)
 
 
 def _html_parser() -> Any:

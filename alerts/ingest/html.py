@@ -13,35 +13,22 @@ faster than lxml; and it ships type hints (lxml has none in this project). Decod
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
-from w3lib.url import safe_url_string
 
 from alerts.errors import FeedParseError
 from alerts.ingest.charset import decode_html
 from alerts.ingest.dates import parse_time
+from alerts.ingest.markup import absolute_url, document_base, node_text, text_id
 from alerts.models import FeedItem
-from alerts.state.keys import digest
-from alerts.text import normalise
+from alerts.text import clean, truncate
 
 SUMMARY_LIMIT = 1000
 TITLE_LIMIT = 1000
-_BLOCK = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure",
-        "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "img", "li", "main", "nav", "ol", "p",
-        "pre", "section", "table", "td", "th", "tr", "ul",
-    }
-)  # fmt: skip
-_SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
-# C0 controls that str.split does not treat as space, zero-width space, bidi marks and embeddings, BOM.
-_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1b\x7f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _ATTRIBUTE = re.compile(r"@([A-Za-z_:][-\w:.]*)\s*$")
 _KEYS = ("item", "title", "link", "time", "summary", "categories")
 
@@ -81,17 +68,6 @@ class Selectors:
             if not isinstance(value, str):
                 raise ValueError(f"selectors.{key}: expected a string, got {type(value).__name__}")
         return cls(**{key: value.strip() for key, value in mapping.items()})
-
-
-@dataclass(frozen=True, slots=True)
-class Preset:
-    """A ready-made HTML source of the reference site."""
-
-    url: str
-    format: str
-    selectors: Selectors
-    lang: str
-    region: str | None = None
 
 
 def parse_html(
@@ -184,99 +160,3 @@ def _field(name: str, spec: str) -> tuple[str, str | None]:
         except SelectolaxError:
             raise ValueError(f"selectors.{name}: {css!r} is not a valid CSS selector") from None
     return css, attr
-
-
-def node_text(node: LexborNode) -> str:
-    """The visible text of ``node``: blocks separated, scripts and styles dropped, whitespace collapsed."""
-    parts: list[str] = []
-    stack: list[LexborNode | None] = [node]  # None closes a block element
-    while stack:
-        current = stack.pop()
-        if current is None:
-            parts.append(" ")
-            continue
-        tag = current.tag or ""
-        if tag == "-text":
-            parts.append(current.text_content or "")
-        elif tag not in _SKIP and (not tag.startswith("-") or tag == "-document"):
-            if tag in _BLOCK:
-                parts.append(" ")
-                stack.append(None)
-            stack.extend(reversed(list(current.iter(include_text=True))))
-    return clean("".join(parts))
-
-
-def html_text(fragment: str) -> str:
-    """Plain text of an HTML or text fragment (tags dropped, entities decoded, whitespace collapsed)."""
-    if "<" not in fragment:
-        return clean(html.unescape(fragment))
-    body = LexborHTMLParser(f"<body>{fragment}").body
-    return node_text(body) if body is not None else ""
-
-
-def clean(text: str) -> str:
-    """``text`` without invisible controls and bidi marks, whitespace collapsed to single spaces."""
-    return " ".join(_INVISIBLE.sub("", text).split())
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters on a word boundary, ending with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if (space := cut.rfind(" ")) > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-") + "…"
-
-
-def text_id(title: str) -> str:
-    """The id of a link-less item: the same line re-spaced, re-cased or re-punctuated gets the same id."""
-    return "text:" + digest(normalise(title) or clean(title).casefold())
-
-
-def document_base(tree: LexborHTMLParser, base_url: str) -> str:
-    """The URL that relative links resolve against: ``<base href>`` if the page has one."""
-    base = tree.css_first("base[href]")
-    href = base.attributes.get("href") if base is not None else None
-    return (absolute_url(href, base_url) if href else None) or base_url
-
-
-def absolute_url(value: str | None, base: str) -> str | None:
-    """``value`` resolved against ``base`` as a URI (non-ASCII percent-encoded); None unless http(s)."""
-    value = re.sub(r"[\t\n\r]", "", value or "").strip()
-    if not value:
-        return None
-    try:
-        url = urljoin(base, value)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return None
-        return str(safe_url_string(url))
-    except ValueError:
-        return None
-
-
-PRESETS: dict[str, Preset] = {
-    "almayadeen-en": Preset(
-        url="https://english.almayadeen.net/",
-        format="html",
-        selectors=Selectors(item=".ticker__item"),
-        lang="en",
-    ),
-    "almayadeen-ar": Preset(
-        url="https://www.almayadeen.net/",
-        format="html",
-        selectors=Selectors(item="#ticker-box ul li .ticker-item .ticker-text", title="a p", link="a@href"),
-        lang="ar",
-    ),
-    # The headline links themselves: other h3 links (videos, opinion) and section headings are not news.
-    "almayadeen-es": Preset(
-        url="https://espanol.almayadeen.net/",
-        format="html",
-        selectors=Selectors(
-            item="h3 a[href^='/news/']:not([href='/news/']), h3 a[href^='https://espanol.almayadeen.net/news/']",
-            link="@href",
-        ),
-        lang="es",
-    ),
-}

@@ -5,7 +5,7 @@ expressions are evaluated on each entry. Nested paths (``links.web``), projectio
 (``join(' ', [kicker, headline])``) are JMESPath's. Titles and summaries may hold HTML (WordPress's
 ``title.rendered``): tags are dropped and entities decoded. Times are ISO 8601, RFC 2822 or epoch
 seconds or milliseconds. Ids: the ``id`` expression's value if any, else the link, else the same
-text id as link-less HTML ticker lines (:func:`alerts.ingest.html.text_id`).
+text id as link-less HTML ticker lines (:func:`alerts.ingest.markup.text_id`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from jmespath.parser import ParsedResult
 
 from alerts.errors import FeedParseError
 from alerts.ingest.dates import parse_time
-from alerts.ingest.html import SUMMARY_LIMIT, TITLE_LIMIT, absolute_url, html_text, text_id, truncate
+from alerts.ingest.html import SUMMARY_LIMIT, TITLE_LIMIT
+from alerts.ingest.markup import absolute_url, html_text, text_id
 from alerts.models import FeedItem
+from alerts.text import truncate
 
 _KEYS = ("items", "title", "link", "time", "summary", "id", "categories")
 _REQUIRED = ("items", "title")

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from alerts.matching.index import Matcher
+from alerts.matching.regions import Classifier
 from alerts.models import Feed, FeedItem
-from alerts.service.runtime import Snapshot
 
 
 class Explainer:
     """Evaluates headlines as if from ``feed`` (optional) with extra ``regions``; never delivers."""
 
-    def __init__(self, snapshot: Snapshot, feed: Feed | None = None, regions: Sequence[str] = ()) -> None:
-        self._snapshot = snapshot
+    def __init__(
+        self, matcher: Matcher, classifier: Classifier, feed: Feed | None = None, regions: Sequence[str] = ()
+    ) -> None:
+        self._matcher = matcher
+        self._classifier = classifier
         self._feed = feed
         self._regions = tuple(regions)
 
@@ -21,10 +25,8 @@ class Explainer:
         """``{"regions", "region_sources", "matches": [{"subscription", "subscribers", "terms"}]}``"""
         feed = self._feed
         item = FeedItem(id="explain", title=headline)
-        sources = self._snapshot.classifier.regions(item, feed.region if feed else None, self._regions)
-        matches = self._snapshot.matcher.match(
-            item, feed.name if feed else "", sources, feed.lang if feed else None
-        )
+        sources = self._classifier.regions(item, feed.region if feed else None, self._regions)
+        matches = self._matcher.match(item, feed.name if feed else "", sources, feed.lang if feed else None)
         return {
             "regions": list(sources),
             "region_sources": sources,

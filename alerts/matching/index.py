@@ -330,6 +330,15 @@ def _meta_key(field: str, value: str) -> tuple[str, str]:
     return (field, value)
 
 
+def regex_problem(pattern: str) -> str | None:
+    """Why RE2 (a linear-time engine: no catastrophic backtracking) rejects ``pattern``, or None."""
+    try:
+        re2.compile(pattern)
+    except re2.error as exc:
+        return str(exc) or "invalid pattern"
+    return None
+
+
 def _re2_options() -> object:
     options = re2.Options()
     options.case_sensitive = False

@@ -82,10 +82,8 @@ __all__ = [
     "Or",
     "QuerySyntaxError",
     "Term",
-    "describe",
     "has_positive",
     "parse_query",
-    "terms",
 ]
 
 TEXT_FIELDS = frozenset({"title", "summary", "category"})
@@ -178,36 +176,6 @@ def _positive(node: Node, negated: bool) -> bool:
     conjunction = isinstance(node, And) != negated  # De Morgan: NOT (a AND b) = NOT a OR NOT b
     results = [_positive(child, negated) for child in node.children]
     return any(results) if conjunction else all(results)
-
-
-def terms(node: Node) -> list[Term]:
-    """Every Term in the tree, including those inside NEAR, in query order."""
-    if isinstance(node, Term):
-        return [node]
-    if isinstance(node, Meta):
-        return []
-    if isinstance(node, Near):
-        return [node.left, node.right]
-    if isinstance(node, Not):
-        return terms(node.child)
-    return [term for child in node.children for term in terms(child)]
-
-
-def describe(node: Node) -> str:
-    """A canonical, fully parenthesised rendering that parses back to the same tree."""
-    if isinstance(node, Term):
-        text = " ".join(node.words) + ("*" if node.prefix else "")
-        text = f'"{text}"' if len(node.words) > 1 else text
-        return f"{node.field}:{text}" if node.field else text
-    if isinstance(node, Meta):
-        bare = node.value and not any(ch.isspace() or ch in '()"' for ch in node.value)
-        return f"{node.field}:{node.value}" if bare else f'{node.field}:"{node.value}"'
-    if isinstance(node, Near):
-        return f"({describe(node.left)} NEAR/{node.distance} {describe(node.right)})"
-    if isinstance(node, Not):
-        return f"(NOT {describe(node.child)})"
-    operator = " AND " if isinstance(node, And) else " OR "
-    return "(" + operator.join(describe(child) for child in node.children) + ")"
 
 
 def _tokenize(text: str) -> list[_Token]:

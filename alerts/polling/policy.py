@@ -1,7 +1,8 @@
 """When to poll a feed next, and whether it is healthy: pure policy, no I/O.
 
 - Success: the feed's interval (``every``, or for ``every: auto`` a third of the median gap between
-  its items, within ``min_every``..``max_every``), but never sooner than ``Cache-Control: max-age``.
+  its items, within ``min_every``..``max_every``), but never sooner than ``Cache-Control: max-age``;
+  while a WebSub hub pushes the feed, only the safety rate (``PUSHED_SAFETY_INTERVAL``).
 - Failure: exponential backoff with jitter from the interval, capped (a failing feed is re-probed
   at least every ``BACKOFF_CAP``, never disabled); ``Retry-After`` (429, 503) is honoured as given.
 - Health: unhealthy after ``FAILURES_UNHEALTHY`` failures in a row, or when silent for
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from alerts.models import Feed
 
 BACKOFF_CAP = 30 * 60.0
+PUSHED_SAFETY_INTERVAL = 15 * 60.0  # a feed that WebSub pushes is still polled this often
 MAX_CACHE_WAIT = 60 * 60.0
 MAX_RETRY_AFTER = 24 * 3600.0
 FAILURES_UNHEALTHY = 5
@@ -84,12 +86,12 @@ def interval(feed: Feed, health: Health) -> float:
     return min(max(gap / 3, feed.min_every), feed.max_every)
 
 
-def after_success(feed: Feed, health: Health, max_age: float | None) -> float:
-    """Delay before the next poll after a successful one."""
+def after_success(feed: Feed, health: Health, max_age: float | None, pushed: bool = False) -> float:
+    """Delay before the next poll after a successful one (at least the safety rate while WebSub pushes)."""
     delay = interval(feed, health)
     if max_age is not None and max_age > delay:
         delay = min(max_age, MAX_CACHE_WAIT)
-    return delay
+    return max(delay, PUSHED_SAFETY_INTERVAL) if pushed else delay
 
 
 def after_failure(

@@ -1,22 +1,24 @@
-"""The health table of ``alerts feeds``: one row per configured feed, from its Redis state."""
+"""The health table of ``alerts feeds``: one row per configured feed, from its stored state. Pure."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from typing import Any
 
-from alerts.config.load import Config
+from alerts.models import Feed
 from alerts.polling import policy
-from alerts.state.store import Store
 
 
-def rows(config: Config, store: Store, now: float | None = None) -> list[dict[str, Any]]:
-    """One dict per feed: status, last success and error, failures, items, usual gap, schedule."""
-    now = time.time() if now is None else now
-    schedule = store.schedule_of(list(config.feeds))
+def rows(
+    feeds: Mapping[str, Feed],
+    states: Mapping[str, Mapping[str, str]],
+    schedule: Mapping[str, tuple[float | None, float | None]],
+) -> list[dict[str, Any]]:
+    """One dict per feed: status, last success and error, failures, items, usual gap, schedule
+    (``states`` and ``schedule`` as :mod:`alerts.state` keeps them)."""
     result = []
-    for name, feed in config.feeds.items():
-        state = store.feed_state(name)
+    for name, feed in feeds.items():
+        state = states.get(name, {})
         health = policy.Health.from_state(state)
         next_poll, interval = schedule.get(name, (None, None))
         if health.unhealthy:
@@ -47,9 +49,8 @@ def rows(config: Config, store: Store, now: float | None = None) -> list[dict[st
     return result
 
 
-def table(rows_: list[dict[str, Any]], now: float | None = None) -> str:
-    """A fixed-width text table for a terminal."""
-    now = time.time() if now is None else now
+def table(rows_: list[dict[str, Any]], now: float) -> str:
+    """A fixed-width text table for a terminal, times shown relative to ``now``."""
     header = ("FEED", "STATUS", "LAST OK", "FAILS", "ITEMS", "GAP", "LAST 304", "NEXT", "EVERY", "LAST ERROR")
     lines = [header]
     for row in rows_:

@@ -1,4 +1,8 @@
-"""The ``alerts`` command: run, check, once, explain, send-test."""
+"""The ``alerts`` command: run, check, once, explain, feeds, dlq, history, send-test.
+
+Each command imports what it needs when it runs, so ``alerts explain`` and ``alerts check`` never
+pay for Celery or Redis, and Apprise only when an Apprise URL is to be checked or used.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +12,43 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from alerts import log
-from alerts.config.load import Config, load_config, parse_duration
-from alerts.delivery import channels
+from alerts.config.settings import Settings
 from alerts.errors import AlertsError, ConfigError
-from alerts.matching.explain import Explainer
-from alerts.models import region_named
-from alerts.polling import status
-from alerts.service import embedded_redis, pipeline
-from alerts.service.runtime import Runtime, Settings, build_snapshot
-from alerts.state.store import Store
+
+if TYPE_CHECKING:
+    from alerts.config.load import Config
+    from alerts.state.store import Store
 
 _logger = log.get("alerts.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``alerts`` console script."""
-    parser = _parser()
+    settings = Settings.from_env()
+    parser = _parser(settings)
     args = parser.parse_args(argv)
-    log.configure()
+    log.configure(settings.log_level)
     try:
-        return int(args.handler(args))
+        return int(args.handler(settings, args))
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
         return 1
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alerts", description="Breaking-news alerts: poll, match, deliver.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="workers and beat together, for one machine")
     run.add_argument(
         "--concurrency",
         type=int,
-        default=int(os.environ.get("ALERTS_CONCURRENCY") or os.cpu_count() or 2),
-        help="deliver worker processes (default: one per core)",
+        default=settings.deliver_concurrency,
+        help="deliver worker processes (default: ALERTS_CONCURRENCY, else one per core)",
     )
     run.set_defaults(handler=_run)
     commands.add_parser("check", help="validate the configuration").set_defaults(handler=_check)
@@ -77,14 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load() -> Config:
-    config = load_config(Settings.from_env().config_dir)
+def _load(settings: Settings, channels: bool = True) -> Config:
+    from alerts.config.load import load_config
+
+    config = load_config(settings.config_dir, channels=channels)
     log.add_secrets(config.secrets)
     return config
 
 
-def _check(_: argparse.Namespace) -> int:
-    config = _load()
+def _check(settings: Settings, _: argparse.Namespace) -> int:
+    config = _load(settings)
     print(
         f"ok: {config.directory}: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
         f"{len(config.subscriptions)} subscriptions"
@@ -92,29 +96,42 @@ def _check(_: argparse.Namespace) -> int:
     return 0
 
 
-def _use_redis() -> None:
-    """Point REDIS_URL at a Redis that answers, starting a private one if need be."""
-    url, process = embedded_redis.ensure_redis(os.environ.get("REDIS_URL"))
+def _with_redis(settings: Settings) -> Settings:
+    """``settings`` pointing at a Redis that answers, a private one started if need be (REDIS_URL is set
+    for the worker processes too)."""
+    from dataclasses import replace
+
+    from alerts.service import embedded_redis
+
+    url, process = embedded_redis.ensure_redis(settings.redis_url, settings.state_dir)
     os.environ["REDIS_URL"] = url
     if process is not None:
-        _logger.info("redis.embedded", url=url, pid=process.pid, data=str(embedded_redis.state_dir()))
+        _logger.info("redis.embedded", url=url, pid=process.pid, data=str(settings.state_dir))
+    return replace(settings, redis_url=url)
 
 
-def _run(args: argparse.Namespace) -> int:
-    _load()
-    _use_redis()
-    from workers.run import run
+def _store(settings: Settings) -> Store:
+    from alerts.state.store import Store
 
-    return run(
-        poll_concurrency=int(os.environ.get("ALERTS_POLL_CONCURRENCY") or 16),
-        deliver_concurrency=args.concurrency,
-    )
+    return Store.from_url(_with_redis(settings).redis_url or "")
 
 
-def _once(_: argparse.Namespace) -> int:
-    _load()
-    _use_redis()
-    runtime = Runtime.from_env()
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.service.supervise import run
+
+    _load(settings)
+    settings = _with_redis(settings)
+    return run(settings, poll_concurrency=settings.poll_concurrency, deliver_concurrency=args.concurrency)
+
+
+def _once(settings: Settings, _: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from alerts.service import pipeline
+    from alerts.service.runtime import Runtime
+
+    _load(settings)
+    runtime = Runtime(_with_redis(settings))
     dispatch = pipeline.deliver_inline(runtime)
     feeds = list(runtime.live.current().config.feeds)
 
@@ -133,8 +150,12 @@ def _once(_: argparse.Namespace) -> int:
     return 0
 
 
-def _explain(args: argparse.Namespace) -> int:
-    config = _load()
+def _explain(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.matching.explain import Explainer
+    from alerts.models import region_named
+    from alerts.service.live import build_snapshot
+
+    config = _load(settings, channels=False)  # explaining never sends: notify URLs are not checked
     feed = config.feeds.get(args.feed) if args.feed else None
     if args.feed and feed is None:
         print(f"unknown feed {args.feed!r}", file=sys.stderr)
@@ -147,7 +168,9 @@ def _explain(args: argparse.Namespace) -> int:
         print("give a HEADLINE or --file FILE (one headline per line; - for stdin)", file=sys.stderr)
         return 2
     snapshot = build_snapshot(config)
-    explainer = Explainer(snapshot, feed, [region for region in regions if region])
+    explainer = Explainer(
+        snapshot.matcher, snapshot.classifier, feed, [region for region in regions if region]
+    )
     if args.headline is not None:
         result = explainer.explain(args.headline)
         print(json.dumps(result, ensure_ascii=False) if args.json else explainer.text(result))
@@ -166,26 +189,27 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _feeds(args: argparse.Namespace) -> int:
-    config = _load()
-    _use_redis()
-    rows = status.rows(config, Store.from_url(os.environ["REDIS_URL"]))
-    print(json.dumps(rows, ensure_ascii=False) if args.json else status.table(rows))
+def _feeds(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.polling import status
+
+    config = _load(settings)
+    store = _store(settings)
+    names = list(config.feeds)
+    rows = status.rows(config.feeds, store.feeds.get_many(names), store.schedule.of(names))
+    print(json.dumps(rows, ensure_ascii=False) if args.json else status.table(rows, time.time()))
     return 0
 
 
-def _store() -> Store:
-    _load()
-    _use_redis()
-    return Store.from_url(os.environ["REDIS_URL"])
+_DLQ_FIELDS = ("subscriber", "feed", "title", "attempts", "last_error", "updated")
 
 
-def _dlq(args: argparse.Namespace) -> int:
-    store = _store()
+def _dlq(settings: Settings, args: argparse.Namespace) -> int:
+    _load(settings)
+    deliveries = _store(settings).deliveries
     if args.action == "list":
         rows = []
-        for delivery in store.outbox_dead():
-            record = store.outbox_get(delivery)
+        for delivery in deliveries.dead():
+            record = deliveries.get(delivery)
             rows.append({"delivery": delivery, **{k: record.get(k, "") for k in _DLQ_FIELDS}})
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
@@ -201,22 +225,22 @@ def _dlq(args: argparse.Namespace) -> int:
         print(f"dlq {args.action} needs a delivery id (see alerts dlq list)", file=sys.stderr)
         return 2
     done = (
-        store.outbox_revive(args.delivery, time.time())
+        deliveries.revive(args.delivery, time.time())
         if args.action == "retry"
-        else store.outbox_drop(args.delivery)
+        else deliveries.drop(args.delivery)
     )
     print(f"{args.action}: {args.delivery}: {'done' if done else 'not found'}")
     return 0 if done else 1
 
 
-_DLQ_FIELDS = ("subscriber", "feed", "title", "attempts", "last_error", "updated")
+def _history(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.config.durations import parse_duration
 
-
-def _history(args: argparse.Namespace) -> int:
-    store = _store()
+    _load(settings)
+    deliveries = _store(settings).deliveries
     since = time.time() - parse_duration(args.since)
     entries = [
-        e for e in store.history(since) if not args.subscriber or e.get("subscriber") == args.subscriber
+        e for e in deliveries.history(since) if not args.subscriber or e.get("subscriber") == args.subscriber
     ]
     for entry in entries:
         if args.json:
@@ -231,8 +255,11 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _send_test(args: argparse.Namespace) -> int:
-    config = _load()
+def _send_test(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.delivery import targets
+    from alerts.delivery.send import send_test
+
+    config = _load(settings)
     subscriber = config.subscribers.get(args.subscriber)
     if subscriber is None:
         print(
@@ -240,13 +267,15 @@ def _send_test(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.telegram_api:
+        from alerts.delivery import channels
+
+        channels.use_telegram_api(settings.telegram_api)
     failed = 0
     for url in subscriber.notify:
         try:
-            channels.send(
-                url, "breaking-alerts test", f"Test message for {subscriber.name}.", subscriber.name
-            )
-            print(f"ok      {channels.private(url)}")
+            send_test(url, "breaking-alerts test", f"Test message for {subscriber.name}.")
+            print(f"ok      {targets.private(url)}")
         except AlertsError as exc:
             failed += 1
             print(f"FAILED  {log.redact(str(exc))}")

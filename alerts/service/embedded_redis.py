@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import os
 import socket
 import subprocess
 import sys
@@ -16,18 +15,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-STATE_DIR_ENV = "ALERTS_STATE_DIR"
 LOCAL_URL = "redis://localhost:6379/0"
-
-
-def state_dir() -> Path:
-    """The embedded Redis data dir: ``$ALERTS_STATE_DIR`` or ``~/.local/state/breaking-alerts``."""
-    base = os.environ.get(STATE_DIR_ENV) or os.path.join(
-        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "breaking-alerts"
-    )
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+DEFAULT_STATE_DIR = Path("~/.local/state/breaking-alerts")
 
 
 def answers(url: str, timeout: float = 0.5) -> bool:
@@ -89,14 +78,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.kill()
 
 
-def ensure_redis(url: str | None) -> tuple[str, subprocess.Popen[bytes] | None]:
-    """``url`` if set; else localhost:6379 if it answers; else a private embedded Redis."""
+def ensure_redis(url: str | None, state_dir: Path | None) -> tuple[str, subprocess.Popen[bytes] | None]:
+    """``url`` if set; else localhost:6379 if it answers; else a private embedded Redis keeping its data
+    in ``state_dir`` (default ``~/.local/state/breaking-alerts``)."""
     if url:
         return url, None
     if answers(LOCAL_URL):
         return LOCAL_URL, None
     port = free_port()
-    process = start(port, state_dir())
+    process = start(port, (state_dir or DEFAULT_STATE_DIR).expanduser())
     return f"redis://127.0.0.1:{port}/0", process
 
 
@@ -104,13 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run an embedded Redis in the foreground until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m alerts.service.embedded_redis", description=__doc__)
     parser.add_argument("--port", type=int, default=6379)
-    parser.add_argument("--dir", type=Path, default=None, help="data directory (default: the state dir)")
+    parser.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR, help="data directory")
     parser.add_argument("--no-persist", action="store_true", help="keep nothing on disk")
     args = parser.parse_args(argv)
     if answers(f"redis://127.0.0.1:{args.port}/0"):
         print(f"redis already answers on 127.0.0.1:{args.port}", file=sys.stderr)
         return 0
-    process = start(args.port, args.dir or state_dir(), persist=not args.no_persist)
+    process = start(args.port, args.dir.expanduser(), persist=not args.no_persist)
     print(f"embedded redis on 127.0.0.1:{args.port} (pid {process.pid})", file=sys.stderr, flush=True)
     try:
         return process.wait()

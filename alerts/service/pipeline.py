@@ -1,4 +1,5 @@
-"""The service's steps, composed from the modules: schedule -> poll (fetch, parse, match, dedupe) -> deliver.
+"""The service's steps, composed from the packages: schedule -> poll (fetch, parse, enrich, match,
+dedupe) -> hand on to the outbox.
 
 Each function is what one Celery task does; the tasks only decode arguments and map errors to
 retries. ``dispatch`` is how a poll hands its alerts on (to the deliver queue, or inline for
@@ -7,43 +8,34 @@ retries. ``dispatch`` is how a poll hands its alerts on (to the deliver queue, o
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from alerts import log
-from alerts.delivery import channels, digests, outbox
-from alerts.errors import (
-    AlertsError,
-    DeliveryError,
-    FeedParseError,
-    FeedRejected,
-    FetchError,
-    TransientError,
-    UnknownTarget,
-)
+from alerts.delivery import digests, outbox
+from alerts.errors import AlertsError, FeedParseError, FeedRejected, FetchError, UnknownTarget
 from alerts.ingest.enrich import enrich
 from alerts.ingest.fetch import FetchResult, Validators, fetch_one
 from alerts.ingest.sources import parse_source
+from alerts.matching import alerts as fanout
 from alerts.matching.story import story_keys
-from alerts.models import Alert, Delivery, Feed, FeedItem, Match
+from alerts.models import Alert, Feed, FeedItem
 from alerts.polling import health
-from alerts.service.runtime import Runtime, Snapshot
-from alerts.state import keys
+from alerts.service.live import Snapshot
+from alerts.service.runtime import Runtime
+from alerts.state.claims import Held
+from alerts.text import digest
 from alerts.websub import subscriptions
 
 Dispatch = Callable[[Sequence[tuple[Alert, str]]], None]
 """Hands on (alert, target id) pairs; raises if they could not be queued."""
 
+DISPATCH_CHUNK = 1000  # alerts routed and handed on at a time
+MATCHED_DETAIL = 50  # beyond this many alerts in a poll, one summary line instead of one line each
 _logger = log.get("alerts.pipeline")
-
-
-class DeliveryInProgress(TransientError):
-    """Raised when another worker holds the claim on a delivery (it is sending, or it died sending)."""
 
 
 @dataclass
@@ -61,8 +53,8 @@ class PollReport:
 def schedule(runtime: Runtime, now: float | None = None) -> list[str]:
     """The feeds due for a poll now (each is booked for its next poll, so no two ticks return it)."""
     config = runtime.live.current().config
-    runtime.store.sync_schedule({name: feed.every for name, feed in config.feeds.items()}, config.fingerprint)
-    return runtime.store.due_feeds(time.time() if now is None else now)
+    runtime.store.schedule.sync({name: feed.every for name, feed in config.feeds.items()}, config.fingerprint)
+    return runtime.store.schedule.due(time.time() if now is None else now)
 
 
 def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
@@ -71,50 +63,39 @@ def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
     feed = snapshot.config.feeds.get(name)
     if feed is None:
         raise UnknownTarget(f"feed {name!r} is not in the configuration")
-    lock = keys.poll_lock(name)
-    if runtime.store.try_lock(lock, runtime.settings.claim_hold * 1000) is None:
+    locks, hold = runtime.store.locks, runtime.settings.claim_hold
+    if locks.lock_feed(name, hold) is None:
         _logger.debug("feed.busy", feed=name)
         return PollReport(name, "busy")
     try:
-        return _poll_locked(runtime, snapshot, feed, dispatch)
+        host = urlsplit(feed.url).hostname or feed.url
+        slot = locks.take_host_slot(host, runtime.settings.host_concurrency, hold)
+        if slot is None:
+            runtime.store.schedule.reschedule(feed.name, time.time() + random.uniform(0.2, 1.0))
+            _logger.debug("feed.deferred", feed=feed.name, host=host)
+            return PollReport(feed.name, "deferred")
+        try:
+            return _fetch_and_process(runtime, snapshot, feed, dispatch)
+        finally:
+            locks.give_host_slot(host, slot)
     finally:
-        runtime.store.unlock(lock)
-
-
-def _poll_locked(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatch: Dispatch) -> PollReport:
-    store = runtime.store
-    host = urlsplit(feed.url).hostname or feed.url
-    slot = store.acquire_slot(host, runtime.settings.host_concurrency, runtime.settings.claim_hold)
-    if slot is None:
-        store.reschedule(feed.name, time.time() + random.uniform(0.2, 1.0))
-        _logger.debug("feed.deferred", feed=feed.name, host=host)
-        return PollReport(feed.name, "deferred")
-    try:
-        return _fetch_and_process(runtime, snapshot, feed, dispatch)
-    finally:
-        store.release_slot(host, slot)
+        locks.unlock_feed(name)
 
 
 def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatch: Dispatch) -> PollReport:
     store = runtime.store
-    state = store.feed_state(feed.name)
+    state = store.feeds.get(feed.name)
     validators = Validators(etag=state.get("etag"), last_modified=state.get("last_modified"))
     try:
         result = fetch_one(feed.url, validators)
     except (FetchError, FeedRejected) as exc:
         return _failed(runtime, snapshot, feed, state, exc, dispatch)
-    pushed = _pushed(runtime, feed)
+    pushed = bool(runtime.settings.websub_url) and subscriptions.live(store, feed.name)
     if result.not_modified:
-        health.succeeded(
-            runtime,
-            snapshot,
-            feed,
-            state,
-            dispatch,
-            max_age=result.max_age,
-            pushed=pushed,
-            fields={"last_304": time.time()},
+        notice = health.succeeded(
+            store, feed, state, max_age=result.max_age, pushed=pushed, fields={"last_304": time.time()}
         )
+        _notify_ops(snapshot, feed, notice, dispatch)
         _logger.info("feed.polled", feed=feed.name, status=304, elapsed_ms=_ms(result.elapsed))
         return PollReport(feed.name, "not_modified")
     fetched_at = time.time()
@@ -124,17 +105,16 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
         return _failed(runtime, snapshot, feed, state, exc, dispatch)
     outcome = _process(runtime, snapshot, feed, items, fetched_at, dispatch)
     _discover_hub(runtime, feed, result)
-    health.succeeded(
-        runtime,
-        snapshot,
+    notice = health.succeeded(
+        store,
         feed,
         state,
-        dispatch,
         max_age=result.max_age,
         pushed=pushed,
         arrivals=outcome.arrivals,
         fields={"etag": result.validators.etag, "last_modified": result.validators.last_modified},
     )
+    _notify_ops(snapshot, feed, notice, dispatch)
     _logger.info(
         "feed.polled",
         feed=feed.name,
@@ -170,10 +150,6 @@ def process_push(
     return len(outcome.alerts)
 
 
-def _pushed(runtime: Runtime, feed: Feed) -> bool:
-    return bool(runtime.settings.websub_url) and subscriptions.live(runtime.store, feed.name)
-
-
 def _discover_hub(runtime: Runtime, feed: Feed, result: FetchResult) -> None:
     """Subscribe through WebSub when the feed advertises a hub (never fails the poll)."""
     if not runtime.settings.websub_url or feed.format != "feed":
@@ -195,15 +171,36 @@ def _failed(
     dispatch: Dispatch,
 ) -> PollReport:
     """Record and log a failed poll; the feed is re-probed with backoff (or after its Retry-After)."""
-    failures = health.failed(runtime, snapshot, feed, state, exc, dispatch)
+    failures, notice = health.failed(runtime.store, feed, state, exc)
+    _notify_ops(snapshot, feed, notice, dispatch)
     _logger.warning(
         "feed.failed", feed=feed.name, error=str(exc), error_type=type(exc).__name__, failures=failures
     )
     return PollReport(feed.name, "failed", error=str(exc))
 
 
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 1)
+def _notify_ops(snapshot: Snapshot, feed: Feed, notice: health.Transition | None, dispatch: Dispatch) -> None:
+    """One alert to each ``ops:`` subscriber of subscriptions.yaml; a failure to queue is only logged."""
+    if notice is None:
+        return
+    config, now = snapshot.config, time.time()
+    jobs = []
+    for name in config.ops:
+        alert = Alert(
+            subscriber=name,
+            story=digest(f"health:{notice.feed}:{notice.title}:{int(now)}"),
+            item=f"health:{notice.feed}",
+            feed=notice.feed,
+            title=notice.title,
+            summary=f"{notice.summary}\n{feed.url}",
+            fetched_at=now,
+        )
+        jobs += [(alert, digest(url)) for url in config.subscribers[name].notify]
+    if jobs:
+        try:
+            dispatch(jobs)
+        except Exception as exc:
+            _logger.error("ops.notify_failed", feed=notice.feed, error=str(exc))
 
 
 @dataclass
@@ -227,13 +224,13 @@ def _process(
     leaves them to expire, and the items are processed again (the outbox dedupes the deliveries).
     """
     store, window, hold = runtime.store, runtime.settings.dedupe_window, runtime.settings.claim_hold
-    first_poll = "seeded" not in store.feed_state(feed.name)
-    claims = store.claim_items(feed.name, [item.id for item in items], window, hold)
-    new_items = [item for item, is_new in zip(items, claims, strict=True) if is_new]
-    item_keys = [keys.item_seen(feed.name, item.id) for item in new_items]
-    new_items = _first_seen(new_items, fetched_at)
-    alertable = _backfill(new_items, feed.backfill) if first_poll else new_items
-    alertable = enrich(alertable, feed, store)
+    first_poll = "seeded" not in store.feeds.get(feed.name)
+    claimed = store.claims.items(feed.name, [item.id for item in items], window, hold)
+    new_items = fanout.first_seen(
+        [item for item, new in zip(items, claimed.won, strict=True) if new], fetched_at
+    )
+    alertable = fanout.backfill(new_items, feed.backfill) if first_poll else new_items
+    alertable = enrich(alertable, feed, store.articles)
     if first_poll:
         _logger.info("feed.seeded", feed=feed.name, recorded=len(new_items), backfill=len(alertable))
     candidates: list[tuple[Alert, tuple[str, ...]]] = []
@@ -248,21 +245,20 @@ def _process(
             regions=list(regions),
             matches=len(matches),
         )
-        item_story_keys = story_keys(item)
-        story_id = keys.digest(item_story_keys[0])
-        for subscriber, subs in _by_subscriber(matches).items():
-            alert = _alert(feed, item, regions, subscriber, subs, fetched_at, story_id)
-            story = tuple(keys.story_sent(subscriber, key) for key in item_story_keys)
-            candidates.append((alert, story))
+        keys = story_keys(item)
+        story = digest(keys[0])
+        for subscriber, subs in fanout.by_subscriber(matches).items():
+            candidates.append(
+                (fanout.alert_for(feed, item, regions, subscriber, subs, fetched_at, story), keys)
+            )
+    arrived = fanout.arrivals(new_items, fetched_at)
     if not candidates:
-        _confirm(runtime, feed, item_keys, first_poll)
-        return _Outcome(len(new_items), [], _arrivals(new_items, fetched_at))
-    won = store.claim_stories([story for _, story in candidates], hold)
-    winners = []
-    for (alert, story), ok in zip(candidates, won, strict=True):
-        if ok:
-            winners.append((alert, story))
-        else:
+        _confirm(runtime, feed, claimed.held, first_poll)
+        return _Outcome(len(new_items), [], arrived)
+    stories = store.claims.stories([(alert.subscriber, keys) for alert, keys in candidates], hold)
+    winners = [position for position, won in enumerate(stories.won) if won]
+    for (alert, _), won in zip(candidates, stories.won, strict=True):
+        if not won:
             _logger.info(
                 "alert.duplicate",
                 feed=feed.name,
@@ -274,23 +270,20 @@ def _process(
     try:
         for start in range(0, len(winners), DISPATCH_CHUNK):  # the first deliveries start while the rest
             chunk = winners[start : start + DISPATCH_CHUNK]  # of a large fan-out are being recorded
-            dispatch(jobs_for(snapshot, digests.route(runtime, snapshot, [alert for alert, _ in chunk])))
+            routed = digests.route(
+                store.pacing, snapshot.config.subscribers, [candidates[i][0] for i in chunk]
+            )
+            dispatch(jobs_for(snapshot, routed))
             dispatched += len(chunk)
     except Exception:
-        store.release([key for _, story in winners[dispatched:] for key in story])
-        store.release(item_keys)  # the item is processed again; what was handed on is a duplicate then
-        store.confirm(
-            [key for _, story in winners[:dispatched] for key in story], runtime.settings.dedupe_window
-        )
+        # the item is processed again; what was handed on is a duplicate then
+        store.claims.release(stories.part(winners[dispatched:]) + claimed.held)
+        store.claims.confirm(stories.part(winners[:dispatched]), window)
         raise
-    _confirm(runtime, feed, item_keys + [key for _, story in candidates for key in story], first_poll)
-    _log_matched(feed, [alert for alert, _ in winners])
-    return _Outcome(len(new_items), [alert for alert, _ in winners], _arrivals(new_items, fetched_at))
-
-
-PRIORITY_ORDER = ("flash", "high", "normal", "low")
-DISPATCH_CHUNK = 1000  # alerts routed and handed on at a time
-MATCHED_DETAIL = 50  # beyond this many alerts in a poll, one summary line instead of one line each
+    _confirm(runtime, feed, claimed.held + stories.held, first_poll)
+    sent = [candidates[position][0] for position in winners]
+    _log_matched(feed, sent)
+    return _Outcome(len(new_items), sent, arrived)
 
 
 def _log_matched(feed: Feed, alerts: Sequence[Alert]) -> None:
@@ -326,7 +319,7 @@ def jobs_for(snapshot: Snapshot, alerts: Sequence[Alert]) -> list[tuple[Alert, s
     """(alert, URL digest) for every URL of each alert's subscriber."""
     subscribers = snapshot.config.subscribers
     return [
-        (alert, keys.digest(url))
+        (alert, digest(url))
         for alert in alerts
         if alert.subscriber in subscribers
         for url in subscribers[alert.subscriber].notify
@@ -335,107 +328,29 @@ def jobs_for(snapshot: Snapshot, alerts: Sequence[Alert]) -> list[tuple[Alert, s
 
 def send_digests(runtime: Runtime, dispatch: Dispatch, now: float | None = None) -> int:
     """Hand on one digest per subscriber whose held alerts are due; returns how many."""
-    ready = digests.due_digests(runtime, now)
+    ready = digests.due_digests(runtime.store.pacing, now)
     if ready:
         dispatch(jobs_for(runtime.live.current(), ready))
     return len(ready)
-
-
-def _confirm(runtime: Runtime, feed: Feed, claimed: list[str], first_poll: bool) -> None:
-    """The poll's work is recorded: its claims become final, and the feed counts as seen."""
-    runtime.store.confirm(claimed, runtime.settings.dedupe_window)
-    if first_poll:
-        runtime.store.mark_seeded(feed.name)
-
-
-def _first_seen(items: list[FeedItem], fetched_at: float) -> list[FeedItem]:
-    """Items without a published time (ticker lines) are stamped with when they were first seen."""
-    seen = datetime.fromtimestamp(fetched_at, UTC)
-    return [item if item.published else dataclasses.replace(item, published=seen) for item in items]
-
-
-def _arrivals(items: list[FeedItem], fetched_at: float) -> list[float]:
-    """When each new item appeared: its published time if plausible, else when it was fetched."""
-    times = []
-    for item in items:
-        published = item.published.timestamp() if item.published else None
-        times.append(published if published and published <= fetched_at else fetched_at)
-    return times
-
-
-def _backfill(items: list[FeedItem], count: int) -> list[FeedItem]:
-    """The ``count`` newest items (by published time, undated ones last, else document order)."""
-    if count <= 0:
-        return []
-    ranked = sorted(
-        items, key=lambda item: item.published.timestamp() if item.published else float("-inf"), reverse=True
-    )
-    return ranked[:count]
-
-
-def _by_subscriber(matches: list[Match]) -> dict[str, list[Match]]:
-    grouped: dict[str, list[Match]] = {}
-    for match in matches:
-        for subscriber in match.subscribers:
-            grouped.setdefault(subscriber, []).append(match)
-    return grouped
-
-
-def _alert(
-    feed: Feed,
-    item: FeedItem,
-    regions: tuple[str, ...],
-    subscriber: str,
-    matches: list[Match],
-    fetched_at: float,
-    story: str,
-) -> Alert:
-    return Alert(
-        subscriber=subscriber,
-        story=story,
-        item=item.id,
-        feed=feed.name,
-        title=item.title,
-        summary=item.summary,
-        link=item.link,
-        published=item.published.isoformat() if item.published else None,
-        regions=regions,
-        subscriptions=tuple(match.subscription for match in matches),
-        terms=tuple(sorted({term for match in matches for term in match.terms})),
-        fetched_at=fetched_at,
-        priority=min((match.priority for match in matches), key=PRIORITY_ORDER.index, default="normal"),
-    )
-
-
-def deliver(runtime: Runtime, alert: Alert, target: str) -> Delivery:
-    """Record (if new) and send now the delivery of ``alert`` to the URL whose digest is ``target``."""
-    subscriber = runtime.live.current().config.subscribers.get(alert.subscriber)
-    if subscriber is None:
-        raise UnknownTarget(f"subscriber {alert.subscriber!r} is not in the configuration")
-    url = next((url for url in subscriber.notify if keys.digest(url) == target), None)
-    if url is None:
-        raise UnknownTarget(f"subscriber {alert.subscriber!r} no longer has target {target}")
-    where = channels.private(url)
-    outbox.record(runtime.store, [(alert, target)])
-    delivery = outbox.delivery_id(alert.subscriber, alert.story, target)
-    policy = outbox.Policy(
-        max_age=runtime.settings.delivery_max_age, retention=runtime.settings.history_retention
-    )
-    outcome = outbox.deliver(runtime, delivery, policy)
-    record = runtime.store.outbox_get(delivery)
-    if outcome == "sent" or record.get("state") == "sent":
-        return Delivery(alert.subscriber, where, ok=True, error=None if outcome == "sent" else "already sent")
-    if outcome == "skipped":
-        raise DeliveryInProgress(f"{where}: another worker is sending this alert")
-    raise DeliveryError(record.get("last_error") or f"{where}: not delivered")
 
 
 def deliver_inline(runtime: Runtime) -> Dispatch:
     """A dispatch that records and sends right away in this process (``alerts once``)."""
 
     def dispatch(jobs: Sequence[tuple[Alert, str]]) -> None:
-        ids = outbox.record(runtime.store, jobs)
+        ids = outbox.record(runtime.store.deliveries, jobs, runtime.policy)
         if ids:
-            outbox.deliver_batch(runtime, ids)
+            runtime.sender.deliver_batch(ids)
 
     return dispatch
+
+
+def _confirm(runtime: Runtime, feed: Feed, held: Held, first_poll: bool) -> None:
+    """The poll's work is recorded: its claims become final, and the feed counts as seen."""
+    runtime.store.claims.confirm(held, runtime.settings.dedupe_window)
+    if first_poll:
+        runtime.store.feeds.mark_seeded(feed.name)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)

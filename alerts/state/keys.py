@@ -1,8 +1,8 @@
-"""Every Redis key and its lifetime, in one place."""
+"""Every Redis key of breaking-alerts, in one place."""
 
 from __future__ import annotations
 
-import hashlib
+from alerts.text import digest
 
 PREFIX = "alerts:"
 
@@ -20,11 +20,6 @@ OUTBOX_DUE = PREFIX + "outbox:due"  # ZSET delivery -> when to (re)try or check 
 OUTBOX_DEAD = PREFIX + "outbox:dead"  # ZSET delivery -> when it was given up
 HISTORY = PREFIX + "history"  # STREAM of sent and dead deliveries
 HOST_SLOTS = PREFIX + "host:"  # ZSET per host: poll slots in use (token -> expiry)
-
-
-def digest(value: str) -> str:
-    """A short, stable, key-safe digest of an arbitrary string."""
-    return hashlib.blake2b(value.encode("utf-8"), digest_size=12).hexdigest()
 
 
 def feed_state(feed: str) -> str:
@@ -83,3 +78,8 @@ def item_seen(feed: str, item_id: str) -> str:
 def story_sent(subscriber: str, story_key: str) -> str:
     """Marks one story (canonical link or headline) as alerted to one subscriber."""
     return f"{STORY_SENT}{subscriber}:{digest(story_key)}"
+
+
+def websub_attempt(feed: str) -> str:
+    """Set while one (re)subscription attempt of a feed is the only one allowed."""
+    return WEBSUB + "attempt:" + feed

@@ -1,4 +1,4 @@
-"""Ask a WebSub hub to subscribe or unsubscribe (W3C WebSub §5.1): the one aiohttp client call here.
+"""Ask a WebSub hub to subscribe or unsubscribe (W3C WebSub §5.1), through :mod:`alerts.ingest.http`.
 
 The hub answers the request itself with 202 Accepted (any 2xx is success) and verifies our
 intent later, asynchronously, with a GET on the callback (see :mod:`alerts.websub.server`).
@@ -9,17 +9,13 @@ error message.
 
 from __future__ import annotations
 
-import aiohttp
-from yarl import URL
-
 from alerts.errors import FeedRejected, FetchError
-from alerts.ingest import fetch
+from alerts.ingest import http
 
-__all__ = ["HubError", "request_subscription", "subscribe_sync"]
+__all__ = ["HubError", "subscribe_sync"]
 
 MODES = frozenset({"subscribe", "unsubscribe"})
 MAX_SECRET_BYTES = 199  # the spec: "MUST be less than 200 bytes"
-_GRACE = 5.0  # extra seconds subscribe_sync waits beyond the request's own timeout
 _REASON_CHARS = 200
 
 
@@ -52,70 +48,12 @@ def _form(
     return form
 
 
-def _hub_url(hub_url: str) -> URL:
+def _hub_url(hub_url: str) -> str:
     try:
-        url = URL(hub_url)
-    except (TypeError, ValueError):
-        raise FeedRejected(f"invalid hub URL {hub_url!r}") from None
-    if url.scheme.lower() not in ("http", "https") or not url.host:
-        raise FeedRejected(f"hub URL must be absolute http(s): {hub_url!r}")
-    return url
-
-
-async def request_subscription(
-    session: aiohttp.ClientSession | None,
-    hub_url: str,
-    topic: str,
-    callback: str,
-    secret: str | None,
-    mode: str = "subscribe",
-    lease_seconds: int | None = 86400,
-    timeout: float = 10,
-) -> None:
-    """POST the (un)subscription form to ``hub_url``; returns when the hub accepted it (2xx).
-
-    ``session`` is used as is (not closed) when given; with None a private session is opened
-    and closed around the call. ``hub.secret`` and ``hub.lease_seconds`` are sent only for
-    ``mode="subscribe"``. Redirects are not followed (a redirected POST would lose its form).
-    Raises :class:`HubError` (FetchError) for a non-2xx answer, a timeout or a network error,
-    :class:`~alerts.errors.FeedRejected` for an unusable hub URL and ValueError for bad arguments.
-    """
-    url = _hub_url(hub_url)
-    form = _form(mode, topic, callback, secret, lease_seconds)
-    where = str(url.with_user(None)) if url.user or url.password else str(url)
-    headers = {"User-Agent": fetch.FetchLimits().user_agent}
-    own = session is None
-    client = session or aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
-    try:
-        async with client.post(
-            url,
-            data=form,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            allow_redirects=False,
-        ) as resp:
-            if 200 <= resp.status < 300:
-                return
-            try:
-                detail = (await resp.content.read(_REASON_CHARS)).decode("utf-8", "replace").strip()
-            except (aiohttp.ClientError, TimeoutError):
-                detail = ""
-            reason = f"HTTP {resp.status} {resp.reason or ''}".strip()
-            raise HubError(
-                f"hub {where} refused {mode} of {topic}: {reason}" + (f": {detail}" if detail else ""),
-                status=resp.status,
-            )
-    except TimeoutError:
-        raise HubError(f"timeout after {timeout:g}s asking hub {where} to {mode}") from None
-    except aiohttp.ClientConnectorError as exc:
-        raise HubError(f"cannot connect to hub {where}: {exc.os_error.strerror or exc}") from None
-    except aiohttp.ClientError as exc:
-        raise HubError(f"request to hub {where} failed: {exc or type(exc).__name__}") from None
-    except OSError as exc:
-        raise HubError(f"request to hub {where} failed: {exc.strerror or exc}") from None
-    finally:
-        if own:
-            await client.close()
+        url = http.check_url(hub_url)
+    except FeedRejected:
+        raise FeedRejected(f"hub URL must be absolute http(s): {hub_url!r}") from None
+    return http.display(url)
 
 
 def subscribe_sync(
@@ -127,16 +65,22 @@ def subscribe_sync(
     lease_seconds: int | None = 86400,
     timeout: float = 10,
 ) -> None:
-    """Blocking :func:`request_subscription` for synchronous callers (Celery tasks).
+    """POST the (un)subscription form to ``hub_url``; returns when the hub accepted it (2xx).
 
-    Runs on :mod:`alerts.ingest.fetch`'s per-process background event loop (fork-safe, started
-    lazily), through its private ``_get_runner().run(coro, wait)``, with a private session
-    per call. Safe from any thread except that loop's own; waits at most ``timeout`` + 5 s.
+    ``hub.secret`` and ``hub.lease_seconds`` are sent only for ``mode="subscribe"``. Redirects are not
+    followed (a redirected POST would lose its form). Raises :class:`HubError` for a non-2xx answer, a
+    timeout or a network error, FeedRejected for an unusable hub URL and ValueError for bad arguments.
+    Safe from any thread; waits at most ``timeout`` + 5 s.
     """
-    _hub_url(hub_url)  # refuse before any thread or loop is started
-    _form(mode, topic, callback, secret, lease_seconds)
-    runner = fetch._get_runner()
-    runner.run(
-        request_subscription(None, hub_url, topic, callback, secret, mode, lease_seconds, timeout),
-        timeout + _GRACE,
-    )
+    where = _hub_url(hub_url)  # refuse before any thread or loop is started
+    form = _form(mode, topic, callback, secret, lease_seconds)
+    try:
+        status, reason, detail = http.post_form(hub_url, form, timeout, _REASON_CHARS)
+    except FetchError as exc:
+        raise HubError(f"asking hub {where} to {mode} {topic}: {exc}") from None
+    if not 200 <= status < 300:
+        line = http.status_line(status, reason)
+        raise HubError(
+            f"hub {where} refused {mode} of {topic}: {line}" + (f": {detail}" if detail else ""),
+            status=status,
+        )

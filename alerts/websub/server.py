@@ -209,3 +209,9 @@ async def _deliver(on_content: OnContent, feed: str, body: bytes, headers: Mappi
     result = await asyncio.to_thread(on_content, feed, body, headers)
     if inspect.isawaitable(result):
         await result
+
+
+def serve(registry: SubscriptionRegistry, on_content: OnContent, listen: str) -> None:
+    """Serve the callback application on ``listen`` (``host:port``) until interrupted."""
+    host, _, port = listen.rpartition(":")
+    web.run_app(make_app(registry, on_content), host=host, port=int(port), print=None, access_log=None)

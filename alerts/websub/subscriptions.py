@@ -2,8 +2,8 @@
 
 Polled feeds that advertise a hub are subscribed when ``ALERTS_WEBSUB_URL`` (the public base URL of
 the callback server that ``alerts run`` serves) is set. While a subscription is live the feed is
-still polled, at a slow safety rate (:data:`SAFETY_INTERVAL`); pushed and polled copies of an item
-are one item (the same claims dedupe both).
+still polled, at a slow safety rate (:data:`alerts.polling.policy.PUSHED_SAFETY_INTERVAL`); pushed
+and polled copies of an item are one item (the same claims dedupe both).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from alerts.websub.discovery import discover
 from alerts.websub.hub import subscribe_sync
 from alerts.websub.protocol import Subscription, callback_url, is_live, needs_renewal, new_secret
 
-SAFETY_INTERVAL = 15 * 60.0
 ATTEMPT_EVERY = 300  # seconds between (re)subscription attempts of one feed
 _logger = log.get("alerts.websub")
 
@@ -31,17 +30,17 @@ class RedisRegistry:
         self._store = store
 
     def get(self, feed: str) -> Subscription | None:
-        fields = self._store.websub_get(feed)
+        fields = self._store.websub.get(feed)
         return Subscription.from_mapping(fields) if fields else None
 
     def put(self, sub: Subscription) -> None:
-        self._store.websub_put(sub.feed, sub.to_mapping())
+        self._store.websub.put(sub.feed, sub.to_mapping())
 
     def delete(self, feed: str) -> None:
-        self._store.websub_delete(feed)
+        self._store.websub.delete(feed)
 
     def all(self) -> list[Subscription]:
-        return [sub for sub in map(self.get, self._store.websub_feeds()) if sub is not None]
+        return [sub for sub in map(self.get, self._store.websub.feeds()) if sub is not None]
 
 
 def live(store: Store, feed: str, now: float | None = None) -> bool:
@@ -58,7 +57,7 @@ def after_poll(store: Store, feed: Feed, result: FetchResult, public_base: str |
     current = registry.get(feed.name)
     if hub is None or (current and current.hub == hub.hub_url and current.topic == hub.topic_url):
         return
-    if not store.claim(f"alerts:websub:attempt:{feed.name}", ATTEMPT_EVERY):
+    if not store.websub.attempt(feed.name, ATTEMPT_EVERY):
         return
     sub = Subscription(
         feed=feed.name,
@@ -79,7 +78,7 @@ def renew(store: Store, now: float | None = None) -> int:
     now = time.time() if now is None else now
     asked = 0
     for sub in RedisRegistry(store).all():
-        if needs_renewal(sub, now) and store.claim(f"alerts:websub:attempt:{sub.feed}", ATTEMPT_EVERY):
+        if needs_renewal(sub, now) and store.websub.attempt(sub.feed, ATTEMPT_EVERY):
             _request(sub, sub.lease_seconds or 86400, "websub.renewing")
             asked += 1
     return asked

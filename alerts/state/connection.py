@@ -1,0 +1,41 @@
+"""Connecting to Redis, and the one mapping of its connection errors to :class:`StoreUnavailable`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from importlib import resources
+
+import redis
+from redis.commands.core import Script
+
+from alerts.errors import StoreUnavailable
+
+DEFAULT_URL = "redis://localhost:6379/0"
+
+
+def connect(url: str = DEFAULT_URL) -> redis.Redis:
+    """A client of the Redis at ``url``, with short timeouts so an outage fails fast."""
+    return redis.Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30, decode_responses=True
+    )
+
+
+@cache
+def _source(name: str) -> str:
+    return (resources.files("alerts.state") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+def script(client: redis.Redis, name: str) -> Script:
+    """The Lua script ``lua/<name>.lua`` registered on ``client`` (EVALSHA, loaded on first use)."""
+    return client.register_script(_source(name))
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Raise :class:`StoreUnavailable` for a Redis that cannot be reached (or times out)."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise StoreUnavailable(f"redis unavailable: {exc}") from exc

@@ -1,0 +1,151 @@
+"""Delivery records of the outbox, the due and dead sets, and the history stream.
+
+Every (subscriber, story, URL) delivery is a hash; the due set says when each is next to be sent
+or checked; claims, outcomes and hand-outs are single Lua calls (see ``lua/outbox_*.lua``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from alerts.state import keys
+from alerts.state.connection import script, translated
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The outcome of one delivery attempt, as :meth:`Deliveries.finish` records it."""
+
+    delivery: str
+    fields: Mapping[str, str | int | float]
+    retry_at: float | None = None
+    dead_at: float | None = None
+    ttl: int | None = None
+    history: Mapping[str, str] | None = None
+    history_retention: int = 7 * 86400
+
+    def keys(self) -> list[str]:
+        return [keys.outbox(self.delivery), keys.OUTBOX_DUE, keys.OUTBOX_DEAD, keys.HISTORY]
+
+    def args(self) -> list[str | int]:
+        pairs = [str(part) for name, value in self.fields.items() for part in (name, value)]
+        entry = [part for name, value in (self.history or {}).items() for part in (name, value)]
+        oldest = f"{int((time.time() - self.history_retention) * 1000)}-0" if self.history is not None else ""
+        args: list[str | int] = [
+            self.delivery,
+            _opt(self.retry_at),
+            _opt(self.dead_at),
+            _opt(self.ttl),
+            oldest,
+        ]
+        return [*args, len(self.fields), *pairs, *entry]
+
+
+class Deliveries:
+    """The outbox's records."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._create = script(client, "outbox_create")
+        self._claim = script(client, "outbox_claim")
+        self._finish = script(client, "outbox_finish")
+        self._due = script(client, "outbox_due")
+
+    def create(
+        self, records: Sequence[tuple[str, Mapping[str, str]]], due_at: float, now: float
+    ) -> list[bool]:
+        """Create the records that do not exist yet (pending, due at ``due_at``); True per new one."""
+        if not records:
+            return []
+        args: list[str | float] = [due_at, now]
+        for delivery, fields in records:
+            args += [delivery, len(fields)]
+            for name, value in fields.items():
+                args += [name, value]
+        record_keys = [keys.outbox(delivery) for delivery, _ in records]
+        with translated():
+            result = self._create(keys=[keys.OUTBOX_DUE, *record_keys], args=args)
+        return [bool(flag) for flag in result]
+
+    def claim(self, deliveries: Sequence[str], now: float, lease: float) -> list[dict[str, str] | None]:
+        """Take each delivery to send it under a lease: its fields, or None when it is not ours to send
+        (sent, dead, or another worker's lease still holds)."""
+        if not deliveries:
+            return []
+        with translated():
+            raw = self._claim(
+                keys=[keys.OUTBOX_DUE, *(keys.outbox(d) for d in deliveries)], args=[now, lease, *deliveries]
+            )
+        return [_fields(found) if isinstance(found, list) else None for found in raw]
+
+    def finish(self, finishes: Sequence[Finish]) -> None:
+        """Record each attempt's outcome (book a retry, give up, or finish; log it to history), in one
+        round trip."""
+        if not finishes:
+            return
+        with translated():
+            if len(finishes) == 1:
+                self._finish(keys=finishes[0].keys(), args=finishes[0].args())
+                return
+            pipe = self._client.pipeline(transaction=False)
+            for finish in finishes:
+                self._finish(keys=finish.keys(), args=finish.args(), client=pipe)
+            pipe.execute()
+
+    def due(self, now: float, limit: int, lease: float) -> list[str]:
+        """Deliveries due now (new, retries, or abandoned by a dead worker), each booked ``lease`` later."""
+        with translated():
+            return [str(d) for d in self._due(keys=[keys.OUTBOX_DUE], args=[now, limit, lease])]
+
+    def get(self, delivery: str) -> dict[str, str]:
+        """A delivery's record ({} when unknown)."""
+        with translated():
+            return _fields(self._client.hgetall(keys.outbox(delivery)))
+
+    def dead(self, limit: int = 1000) -> list[str]:
+        """Dead deliveries, oldest first."""
+        with translated():
+            return [str(d) for d in self._client.zrange(keys.OUTBOX_DEAD, 0, limit - 1)]
+
+    def revive(self, delivery: str, now: float) -> bool:
+        """Move a dead delivery back to retrying, due now; False if it is not dead."""
+        with translated():
+            if self._client.zrem(keys.OUTBOX_DEAD, delivery) == 0:
+                return False
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hset(keys.outbox(delivery), mapping={"state": "retrying", "created": now, "updated": now})
+            pipe.persist(keys.outbox(delivery))
+            pipe.zadd(keys.OUTBOX_DUE, {delivery: now})
+            pipe.execute()
+            return True
+
+    def drop(self, delivery: str) -> bool:
+        """Forget a delivery (dead or not); False if unknown."""
+        with translated():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.delete(keys.outbox(delivery))
+            pipe.zrem(keys.OUTBOX_DEAD, delivery)
+            pipe.zrem(keys.OUTBOX_DUE, delivery)
+            return bool(pipe.execute()[0])
+
+    def history(self, since: float, count: int = 10_000) -> list[dict[str, str]]:
+        """History entries (sent and dead deliveries) since ``since`` (unix seconds), oldest first."""
+        with translated():
+            entries = self._client.xrange(keys.HISTORY, min=f"{int(since * 1000)}-0", count=count)
+        return [_fields(fields or {}) for _, fields in entries or []]
+
+
+def _fields(raw: Any) -> dict[str, str]:
+    """A hash as str -> str, from HGETALL's dict or a script's flat [field, value, ...] list."""
+    if isinstance(raw, list):
+        return {str(raw[i]): str(raw[i + 1]) for i in range(0, len(raw), 2)}
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def _opt(value: float | int | None) -> str:
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
