@@ -1,4 +1,4 @@
-"""Thin adapters: decode arguments, call one ``alerts.pipeline`` function, map errors to retries."""
+"""Thin adapters: decode arguments, call one ``alerts.service.pipeline`` function, map errors to retries."""
 
 from __future__ import annotations
 

@@ -151,6 +151,28 @@ def _headers(raw: Any) -> dict[str, str]:
     return headers
 
 
+_CLIENT_ERRORS = (aiohttp.ClientError, OSError)
+
+
+def _fetch_error(exc: BaseException, action: str, where: str) -> FetchError:
+    """A network failure of a request, told the way a person would (never an aiohttp type)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        err = exc.os_error
+        if isinstance(err, ConnectionError) and err.errno:
+            reason = os.strerror(err.errno)  # "Connection refused", not asyncio's wording
+        else:
+            reason = err.strerror or str(err) or type(err).__name__
+        return FetchError(f"cannot connect to {where}: {reason}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return FetchError(f"server disconnected before answering {where}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return FetchError(f"incomplete or corrupt body from {where}: {exc}")
+    if isinstance(exc, aiohttp.ClientError):
+        return FetchError(f"failed to {action} {where}: {exc or type(exc).__name__}")
+    assert isinstance(exc, OSError)
+    return FetchError(f"failed to {action} {where}: {exc.strerror or exc}")
+
+
 async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, where: str) -> bytes:
     """Read the (decompressed) body, refusing it as soon as it passes ``max_bytes``."""
     if resp.content_length is not None and resp.content_length > max_bytes:
@@ -206,21 +228,8 @@ async def _get(
         raise FetchError(f"timeout after {limits.read_timeout}s reading {where}") from None
     except TimeoutError:  # the total timeout (aiohttp raises the plain asyncio one)
         raise FetchError(f"timeout after {limits.total_timeout}s (total) fetching {where}") from None
-    except aiohttp.ClientConnectorError as exc:
-        err = exc.os_error
-        if isinstance(err, ConnectionError) and err.errno:
-            reason = os.strerror(err.errno)  # "Connection refused", not asyncio's wording
-        else:
-            reason = err.strerror or str(err) or type(err).__name__
-        raise FetchError(f"cannot connect to {where}: {reason}") from None
-    except aiohttp.ServerDisconnectedError:
-        raise FetchError(f"server disconnected before answering {where}") from None
-    except aiohttp.ClientPayloadError as exc:
-        raise FetchError(f"incomplete or corrupt body from {where}: {exc}") from None
-    except aiohttp.ClientError as exc:
-        raise FetchError(f"failed to fetch {where}: {exc or type(exc).__name__}") from None
-    except OSError as exc:
-        raise FetchError(f"failed to fetch {where}: {exc.strerror or exc}") from None
+    except _CLIENT_ERRORS as exc:
+        raise _fetch_error(exc, "fetch", where) from None
 
 
 async def _post(session: aiohttp.ClientSession, post: Post) -> PostOutcome:
@@ -373,11 +382,7 @@ def post_form(
             return await _post_form(_session(runner), target, form, timeout, answer_cap)
         except TimeoutError:
             raise FetchError(f"timeout after {timeout:g}s posting to {where}") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise FetchError(f"cannot connect to {where}: {exc.os_error.strerror or exc}") from None
-        except aiohttp.ClientError as exc:
-            raise FetchError(f"post to {where} failed: {exc or type(exc).__name__}") from None
-        except OSError as exc:
-            raise FetchError(f"post to {where} failed: {exc.strerror or exc}") from None
+        except _CLIENT_ERRORS as exc:
+            raise _fetch_error(exc, "post to", where) from None
 
     return runner.run(post(), timeout + _GRACE)

@@ -14,7 +14,7 @@ import yaml
 
 from alerts.errors import ConfigError, Problem
 
-with warnings.catch_warnings():  # apprise (via alerts.notify) imports the deprecated imghdr module
+with warnings.catch_warnings():  # apprise (via alerts.delivery.channels) imports the deprecated imghdr module
     warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
     from alerts.config.durations import parse_duration
     from alerts.config.load import load_config

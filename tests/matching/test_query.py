@@ -1,4 +1,5 @@
-"""Tests of alerts.matching.query: the subscription query language's parser, AST helpers and errors."""
+"""Tests of alerts.matching.query: the parser and its errors (trees compared through describe(), a canonical
+rendering kept here as the oracle)."""
 
 from __future__ import annotations
 
