@@ -1,0 +1,1 @@
+"""Fetch and parse: feed, page and API bytes in, FeedItems out; no state."""

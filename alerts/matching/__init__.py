@@ -1,0 +1,1 @@
+"""Match and story: which subscriptions an item satisfies, its regions, and what makes two items one story."""
