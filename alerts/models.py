@@ -57,7 +57,7 @@ class Feed:
     json_map: tuple[tuple[str, str], ...] = ()  # format json: JMESPath per field
     enrich: bool = False  # fetch linked article pages for metadata
     enrich_budget: float = 2.0  # the most enrichment may delay an alert, seconds
-    silence: float | None = None  # unhealthy after this long without new items (None: from its gaps; 0: never)
+    silence: float | None = None  # unhealthy after this long without new items (None: from gaps; 0: never)
 
 
 @dataclass(frozen=True, slots=True)
