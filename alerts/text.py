@@ -8,9 +8,11 @@ other punctuation, apostrophes, quotes and hyphens split words (al-Quds = al qud
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+")
@@ -96,3 +98,10 @@ def truncate(text: str, limit: int) -> str:
     if not text[limit - 1].isspace() and (space := cut.rfind(" ")) > limit // 2:
         cut = cut[:space]
     return cut.rstrip(" ,;:-") + "…"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'X'?)`` for the choice closest to ``word`` (ignoring case and accents), or ''."""
+    by_key = {normalise(choice) or choice.casefold(): choice for choice in choices}
+    close = difflib.get_close_matches(normalise(word) or word.casefold(), list(by_key), n=1, cutoff=0.6)
+    return f" (did you mean {by_key[close[0]]!r}?)" if close else ""

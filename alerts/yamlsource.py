@@ -1,4 +1,11 @@
-"""YAML -> plain data with the line of every node, ``${NAME}`` interpolation and duplicate-key checks."""
+"""YAML -> plain data with the line of every node, ``${NAME}`` interpolation and duplicate-key checks.
+
+Booleans are YAML 1.2's: only ``true`` and ``false`` (any case). YAML 1.1's other spellings
+(``yes``, ``no``, ``on``, ``off``) stay text, so ``burst: off`` and Norway's ``NO`` mean what a
+person wrote; where a switch is meant, the schema reads them as one. The paths whose plain scalar
+is a boolean are kept (:attr:`Document.booleans`), so a boolean in a text field can be reported
+with the fix: quote it.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Path_ = tuple[str | int, ...]
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
 _STR = "tag:yaml.org,2002:str"
+_BOOL = "tag:yaml.org,2002:bool"
 
 
 @dataclass
@@ -31,6 +39,7 @@ class Document:
     scalars: dict[Path_, tuple[int, int, str | None]] = field(default_factory=dict)  # line, column, style
     secrets: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    booleans: dict[Path_, str] = field(default_factory=dict)  # path -> the plain scalar read as a boolean
 
     def line_of(self, path: Path_) -> int:
         """The line of the deepest known node on ``path`` (1 when nothing is known)."""
@@ -117,6 +126,8 @@ class _Builder:
                 lines[child] = frame[3] if isinstance(container, dict) else line
                 if isinstance(event, yaml.ScalarEvent):
                     scalars[child] = (line, mark.column + 1, style)
+                    if isinstance(value, bool):
+                        doc.booleans[child] = event.value
                     if isinstance(value, str) and "$" in value:
                         value = _interpolate(value, child, doc, self._env)
                     if event.anchor:
@@ -160,9 +171,9 @@ _RESOLVER = yaml.resolver.Resolver()
 
 @functools.lru_cache(maxsize=4096)
 def _plain(value: str) -> Any:
-    """A plain (unquoted) scalar resolved and constructed as SafeLoader would: int, float, bool, null, str."""
+    """A plain (unquoted) scalar as YAML 1.2 reads it: int, float, bool (true/false only), null, str."""
     tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
-    if tag == _STR:
+    if tag == _STR or (tag == _BOOL and value.lower() not in ("true", "false")):
         return value
     node = yaml.ScalarNode(tag, value)
     return yaml.constructor.SafeConstructor().construct_object(node, deep=True)

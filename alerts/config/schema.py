@@ -16,6 +16,7 @@ from alerts.ingest.html import Selectors
 from alerts.ingest.jsonapi import JsonMapping
 from alerts.ingest.presets import PRESETS
 from alerts.models import REGIONS, Feed, region_named
+from alerts.text import did_you_mean
 
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 7 * 86400.0
@@ -28,8 +29,33 @@ def _duration(value: object) -> float:
 def _region(value: object) -> str:
     region = region_named(str(value))
     if region is None:
-        raise ValueError(f"unknown region {value!r} (known: {', '.join(REGIONS)})")
+        raise ValueError(
+            f"unknown region {value!r}{did_you_mean(str(value), REGIONS)} (known: {', '.join(REGIONS)})"
+        )
     return region
+
+
+def _switch_off(value: object) -> object:
+    """``off``/``false`` (a switch turned off) as ``"off"``; ``on``/``true`` as the default settings."""
+    if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "false", "no")):
+        return "off"
+    if value is True or (isinstance(value, str) and value.strip().lower() in ("on", "true", "yes")):
+        return {}
+    return value
+
+
+def _silence(value: object) -> float | None:
+    """``off``/``never``/``false``/0 -> 0 (never judged silent); else a duration of at least a minute."""
+    if value is None:
+        return None
+    if value is False or (
+        isinstance(value, str) and value.strip().lower() in ("off", "never", "false", "no")
+    ):
+        return 0.0
+    seconds = parse_duration(value)
+    if 0 < seconds < 60:
+        raise ValueError(f"silence {seconds:g}s is below the 1-minute minimum (or off)")
+    return seconds
 
 
 def _term_list(value: object) -> object:
@@ -68,6 +94,7 @@ class FeedSpec(_Strict):
     region: Region | None = None
     backfill: int = Field(default=0, ge=0)
     lang: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
+    silence: Annotated[float | None, BeforeValidator(_silence)] = None
 
     @field_validator("url")
     @classmethod
@@ -104,7 +131,10 @@ class FeedSpec(_Strict):
             return data
         preset = PRESETS.get(str(data["preset"]))
         if preset is None:
-            raise ValueError(f"unknown preset {data['preset']!r} (known: {', '.join(sorted(PRESETS))})")
+            name = str(data["preset"])
+            raise ValueError(
+                f"unknown preset {name!r}{did_you_mean(name, PRESETS)} (known: {', '.join(sorted(PRESETS))})"
+            )
         selectors = {k: v for k, v in dataclasses.asdict(preset.selectors).items() if v}
         merged = {"url": preset.url, "format": preset.format, "lang": preset.lang, **data}
         if preset.region and "region" not in data:
@@ -152,6 +182,7 @@ class FeedSpec(_Strict):
             json_map=tuple(sorted((self.json_map or {}).items())),
             enrich=self.enrich,
             enrich_budget=self.enrich_budget,
+            silence=self.silence,
         )
 
 
@@ -185,7 +216,9 @@ class SubscriberSpec(_Strict):
     quiet_hours: str | None = None
     max_per_hour: Annotated[int, Field(ge=1)] | None = None
     digest: str | None = None
-    burst: BurstSpec | Literal["off"] = Field(default_factory=lambda: BurstSpec())
+    burst: Annotated[BurstSpec | Literal["off"], BeforeValidator(_switch_off)] = Field(
+        default_factory=lambda: BurstSpec()
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -51,7 +51,13 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         help="deliver worker processes (default: ALERTS_CONCURRENCY, else one per core)",
     )
     run.set_defaults(handler=_run)
-    commands.add_parser("check", help="validate the configuration").set_defaults(handler=_check)
+    check = commands.add_parser("check", help="validate the configuration")
+    check.add_argument(
+        "--accept",
+        action="store_true",
+        help="also apply it at once in running workers, even if it removes most subscriptions or feeds",
+    )
+    check.set_defaults(handler=_check)
     commands.add_parser("once", help="poll every feed once, deliver, exit").set_defaults(handler=_once)
     explain = commands.add_parser("explain", help="which subscriptions match a headline, and why")
     explain.add_argument("headline", nargs="?", help="the headline to test (or --file)")
@@ -87,12 +93,16 @@ def _load(settings: Settings, channels: bool = True) -> Config:
     return config
 
 
-def _check(settings: Settings, _: argparse.Namespace) -> int:
+def _check(settings: Settings, args: argparse.Namespace) -> int:
     config = _load(settings)
     print(
         f"ok: {config.directory}: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
         f"{len(config.subscriptions)} subscriptions"
     )
+    if args.accept:
+        from alerts.service.live import accept
+
+        print(f"accepted: running workers apply {config.fingerprint} now ({accept(config)})")
     return 0
 
 

@@ -1,5 +1,11 @@
 """The live configuration of a process: reloaded when its files change, the last good one kept on a bad
-edit; each version with the matcher and classifier built from it."""
+edit; each version with the matcher and classifier built from it.
+
+A reload that removes every subscription or feed, or more than half of them, is suspicious (an editor
+that truncated a file before writing it, a half-saved edit): it is held back with one
+``config.suspicious`` warning, and the last good config stays in force until the files have been
+unchanged for ``SUSPICIOUS_HOLD`` seconds, or ``alerts check --accept`` accepts that very config.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,26 @@ class Snapshot:
 
 
 CHECK_EVERY = 0.5
+SUSPICIOUS_HOLD = 5.0  # seconds the files must stay unchanged before a suspicious reload applies
+ACCEPTED_FILE = ".accepted"  # in the config directory: the fingerprint `alerts check --accept` wrote
+
+
+def suspicious(old: Config, new: Config) -> str | None:
+    """Why replacing ``old`` by ``new`` looks like an accident (most subscriptions or feeds gone), or None."""
+    for what, before, after in (
+        ("subscriptions", len(old.subscriptions), len(new.subscriptions)),
+        ("feeds", len(old.feeds), len(new.feeds)),
+    ):
+        if before and (after == 0 or after < before / 2):
+            return f"{what}: {before} -> {after}"
+    return None
+
+
+def accept(config: Config) -> Path:
+    """Mark ``config`` as meant (``alerts check --accept``): running processes apply it at once."""
+    path = config.directory / ACCEPTED_FILE
+    path.write_text(config.fingerprint + "\n", encoding="utf-8")
+    return path
 
 
 class LiveConfig:
@@ -39,6 +65,7 @@ class LiveConfig:
         self._stamp = self._files_stamp()
         self._checked = time.monotonic()
         self._snapshot = self._build(load_config(directory))
+        self._held: tuple[Config, float] | None = None  # a suspicious config, and since when it is stable
 
     def current(self) -> Snapshot:
         """The newest valid snapshot; an invalid edit is logged once and the last good one kept.
@@ -50,27 +77,60 @@ class LiveConfig:
             return self._snapshot
         self._checked = now
         stamp = self._files_stamp()
-        if stamp != self._stamp:
+        if stamp != self._stamp or self._held is not None:
             with self._lock:
                 if stamp != self._stamp:
                     self._stamp = stamp
-                    self._reload()
+                    self._reload(now)
+                elif self._held is not None:
+                    self._release(now)
         return self._snapshot
 
-    def _reload(self) -> None:
+    def _reload(self, now: float) -> None:
+        self._held = None
         try:
             config = load_config(self._directory)
         except ConfigError as exc:
             _logger.error("config.rejected", problems=[str(p) for p in exc.problems])
             return
-        if config.fingerprint != self._snapshot.config.fingerprint:
-            self._snapshot = self._build(config)
-            _logger.info(
-                "config.reloaded",
+        if config.fingerprint == self._snapshot.config.fingerprint:
+            return
+        reason = suspicious(self._snapshot.config, config)
+        if reason is not None and not self._accepted(config):
+            self._held = (config, now)
+            _logger.warning(
+                "config.suspicious",
+                reason=reason,
                 fingerprint=config.fingerprint,
-                feeds=len(config.feeds),
-                subscriptions=len(config.subscriptions),
+                hold_s=SUSPICIOUS_HOLD,
+                hint="kept the last good config; it applies once the files stay unchanged, or now with "
+                "`alerts check --accept`",
             )
+            return
+        self._apply(config)
+
+    def _release(self, now: float) -> None:
+        """Apply the held config once it has stayed unchanged for the hold, or was accepted."""
+        assert self._held is not None
+        config, since = self._held
+        if now - since >= SUSPICIOUS_HOLD or self._accepted(config):
+            self._held = None
+            self._apply(config)
+
+    def _accepted(self, config: Config) -> bool:
+        try:
+            return (self._directory / ACCEPTED_FILE).read_text(encoding="utf-8").strip() == config.fingerprint
+        except OSError:
+            return False
+
+    def _apply(self, config: Config) -> None:
+        self._snapshot = self._build(config)
+        _logger.info(
+            "config.reloaded",
+            fingerprint=config.fingerprint,
+            feeds=len(config.feeds),
+            subscriptions=len(config.subscriptions),
+        )
 
     def _files_stamp(self) -> tuple[float, ...]:
         stamps = []

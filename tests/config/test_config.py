@@ -318,3 +318,67 @@ def test_cli_check_broken(tmp_path: Path) -> None:
         ("subscriptions.yaml", 9),
     ]
     assert lines == [str(p) for p in problems_of(directory)]
+
+
+# --- what a person writes (issue: config that says something else than it means) ---------------
+
+
+@pytest.mark.parametrize("written", ["off", "Off", "false", "no"])
+def test_burst_off_as_written(tmp_path: Path, written: str) -> None:
+    """``burst: off`` (as the README documents it), or false/no, turns burst folding off."""
+    subs = SUBS.replace('      - "console://"\n', f'      - "console://"\n    burst: {written}\n')
+    config = load_config(write(tmp_path, subs=subs), {})
+    assert config.subscribers["desk"].pacing.burst_count is None
+
+
+def test_burst_on_keeps_the_default(tmp_path: Path) -> None:
+    """``burst: on`` (or true) is the default rule, 5 alerts in 60 s."""
+    subs = SUBS.replace('      - "console://"\n', '      - "console://"\n    burst: on\n')
+    pacing = load_config(write(tmp_path, subs=subs), {}).subscribers["desk"].pacing
+    assert (pacing.burst_count, pacing.burst_within) == (5, 60.0)
+
+
+def test_norway_in_regions_yaml_is_norway(tmp_path: Path) -> None:
+    """An unquoted ``NO`` in regions.yaml is Norway's code, not YAML 1.1's false."""
+    directory = write(tmp_path)
+    (directory / "regions.yaml").write_text("Europe: [NO, SE, FR]\nMENA: [LB, PS]\n", encoding="utf-8")
+    taxonomy = load_config(directory, {}).taxonomy
+    assert taxonomy.countries("Europe") == frozenset({"NO", "SE", "FR"})
+
+
+def test_a_boolean_in_a_text_field_names_the_fix(tmp_path: Path) -> None:
+    """A bare true/false where text is expected is an error telling to quote it."""
+    subs = SUBS.replace("keywords: [gaza, rafah]", "keywords: [gaza, true]  # HERE")
+    [problem] = problems_of(write(tmp_path, subs=subs))
+    assert (Path(problem.file).name, problem.line) == ("subscriptions.yaml", marked_line(subs))
+    assert "true is read as a boolean: quote it ('true')" in problem.message
+
+
+def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
+    """An emptied subscriptions.yaml (or feeds.yaml) is an error, never a config with nothing in it."""
+    for feeds, subs in ((FEEDS, ""), ("\n# all gone\n", SUBS)):
+        problems = problems_of(write(tmp_path / str(len(subs)), feeds, subs))
+        assert len(problems) == 1 and "empty" in problems[0].message
+
+
+def test_every_problem_of_a_file_in_one_run(tmp_path: Path) -> None:
+    """A schema error (a bad priority) does not hide the unknown subscriber and feed of other entries."""
+    subs = SUBS + (
+        "  - name: lebanon\n    subscribers: [desk]\n    keywords: [beirut]\n    priority: urgent  # HERE\n"
+        "  - name: iran\n    subscribers: [dsk]\n    keywords: [tehran]\n    feeds: [alpah]\n"
+    )
+    problems = problems_of(write(tmp_path, subs=subs))
+    messages = [p.message for p in problems]
+    assert len(problems) == 3, messages
+    assert problems[0].line == marked_line(subs) and "priority" in messages[0]
+    assert messages[1] == "unknown subscriber 'dsk' (did you mean 'desk'?)"
+    assert messages[2] == "unknown feed 'alpah' (did you mean 'alpha'?)"
+
+
+def test_suggestions_for_unknown_keys_and_regions(tmp_path: Path) -> None:
+    """An unknown key or region comes with the nearest known one."""
+    feeds = FEEDS.replace("region: MENA", "region: MENAA")
+    subs = SUBS.replace("keywords: [gaza, rafah]", "keywrods: [gaza, rafah]")
+    messages = sorted(p.message for p in problems_of(write(tmp_path, feeds, subs)))
+    assert any("unknown key 'keywrods' (did you mean 'keywords'?)" == m for m in messages), messages
+    assert any("unknown region 'MENAA' (did you mean 'MENA'?)" in m for m in messages), messages

@@ -230,3 +230,37 @@ def test_subscription_edits_apply_without_restart_and_bad_edits_are_rejected(
     )
     feed_server.publish("wire", Entry("Flooding closes roads", "http://news.test/roads"))
     wait_for(lambda: len(webhook.titles()) == 2, what="alert under the last good configuration")
+
+
+def test_an_emptied_or_gutted_subscriptions_file_loses_no_alert(
+    feed_server: FeedServer, webhook: WebhookSink, start_worker: StartWorker, config_dir: Path
+) -> None:
+    """An emptied subscriptions.yaml is rejected; one that drops most subscriptions is held back (the
+    last good config keeps alerting) until it has stayed unchanged a few seconds, then applies."""
+    feeds = [{"name": "wire", "url": feed_server.url("wire"), "every": "1s"}]
+    subscribers = [{"name": "desk", "notify": [webhook.apprise_url]}]
+    every = [{"name": n, "subscribers": ["desk"], "keywords": [n]} for n in ("quake", "flood", "fire")]
+    write_config(config_dir, feeds, subscribers, every)
+    worker = start_worker()
+    wait_for(lambda: worker.events("feed.seeded"), what="first poll")
+    (config_dir / "subscriptions.yaml").write_text("")  # an editor truncating before it writes
+    wait_for(lambda: worker.events("config.rejected"), timeout=10, what="the empty file rejected")
+    assert any("empty" in problem for problem in worker.events("config.rejected")[0]["problems"])
+    feed_server.publish("wire", Entry("Flood warning for Valencia", "http://news.test/flood"))
+    wait_for(lambda: webhook.titles() == ["Flood warning for Valencia"], what="alert while the file is empty")
+
+    write_config(config_dir, feeds, subscribers, every[:1])  # two of three subscriptions gone
+    wait_for(lambda: worker.events("config.suspicious"), timeout=10, what="the suspicious reload held")
+    feed_server.publish("wire", Entry("Fire spreads near Athens", "http://news.test/fire"))
+    wait_for(lambda: len(webhook.titles()) == 2, what="alert under the last good config while held")
+    wait_for(lambda: worker.events("config.reloaded"), timeout=15, what="the held config applied")
+    feed_server.publish(
+        "wire",
+        Entry("Second fire near Athens", "http://news.test/fire2"),
+        Entry("Quake shakes Lima", "http://news.test/quake"),
+    )
+    wait_for(lambda: len(webhook.titles()) == 3, what="alert under the new config")
+    _polls_after(feed_server, "wire", 2)
+    assert webhook.titles() == ["Flood warning for Valencia", "Fire spreads near Athens", "Quake shakes Lima"]
+    [held] = worker.events("config.suspicious")
+    assert held["reason"] == "subscriptions: 3 -> 1" and held["level"] == "warning"

@@ -14,12 +14,13 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
+from alerts.config.load import load_config
 from alerts.config.settings import Settings
 from alerts.delivery import outbox
 from alerts.errors import UnknownTarget
 from alerts.models import Alert, FeedItem
 from alerts.service import pipeline
-from alerts.service.live import CHECK_EVERY
+from alerts.service.live import CHECK_EVERY, accept
 from alerts.service.runtime import Runtime
 from alerts.state import keys
 from alerts.state.schedule import FIRST_POLL_WINDOW
@@ -629,6 +630,38 @@ def test_schedule_due_at_once_then_per_interval_and_follows_config(
     _touch_later(config_dir / "feeds.yaml")
     assert pipeline.schedule(runtime, now=start + 3600) == ["wire"]
     assert store.client.zrange(keys.SCHEDULE, 0, -1) == ["wire"]
+
+
+def test_a_reload_that_drops_most_subscriptions_is_held_until_accepted(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """Going from 3 subscriptions to 1 logs config.suspicious once and keeps the last good config;
+    `alerts check --accept` (live.accept) makes it apply at once."""
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza", "lebanon", "syria"])
+    subscriptions = config_dir / "subscriptions.yaml"
+    data = yaml.safe_load(subscriptions.read_text())
+    data["subscriptions"] = [
+        {"name": name, "subscribers": ["desk"], "keywords": [name]} for name in ("gaza", "lebanon", "syria")
+    ]
+    subscriptions.write_text(yaml.safe_dump(data))
+    runtime = _runtime(config_dir, redis_url)
+    good = runtime.live.current()
+    assert len(good.config.subscriptions) == 3
+    data["subscriptions"] = data["subscriptions"][:1]
+    subscriptions.write_text(yaml.safe_dump(data))
+    _touch_later(subscriptions)
+    with capture_logs() as logs:
+        assert runtime.live.current() is good
+        time.sleep(CHECK_EVERY)
+        assert runtime.live.current() is good
+    [held] = _events(logs, "config.suspicious")
+    assert held["reason"] == "subscriptions: 3 -> 1" and not _events(logs, "config.reloaded")
+    accept(load_config(config_dir))
+    time.sleep(CHECK_EVERY)
+    with capture_logs() as logs:
+        current = runtime.live.current()
+    assert [sub.name for sub in current.config.subscriptions] == ["gaza"]
+    assert len(_events(logs, "config.reloaded")) == 1
 
 
 def test_live_config_rejects_a_bad_edit_and_picks_up_a_good_one(
