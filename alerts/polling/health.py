@@ -53,24 +53,31 @@ def succeeded(
     max_age: float | None,
     pushed: bool = False,
     arrivals: Sequence[float] = (),
+    seen: int = 0,
     fields: dict[str, str | int | float | None] | None = None,
 ) -> Transition | None:
-    """Record a good poll (new items' times for the usual gap), book the next one; the transition to
-    recovered if now."""
+    """Record a good poll and book the next one; the transition to recovered (or silent) if now.
+
+    ``arrivals`` are the published times of its new items (the feed's rhythm, for ``every: auto``);
+    ``seen`` counts the new items seen arriving now (0 on a first poll: its backlog is not news)."""
     now = time.time()
     health = policy.Health.from_state(state)
+    watched = policy.watched_since(health, now)
     update: dict[str, str | int | float | None] = {
         **(fields or {}),
         "last_ok": now,
         "failures": 0,
         "last_error": None,
+        "watched_since": watched,
     }
     if arrivals:
         update["arrivals"] = policy.record_arrivals(health, list(arrivals))
         update["items_seen"] = health.items_seen + len(arrivals)
-        health = policy.Health.from_state({**state, "arrivals": str(update["arrivals"])})
-    health = dataclasses.replace(health, failures=0, last_error=None)
+    if seen:
+        update["seen"] = policy.record_seen(health, now)
     store.feeds.update(feed.name, update)
+    health = policy.Health.from_state({**state, **{k: str(v) for k, v in update.items() if v is not None}})
+    health = dataclasses.replace(health, failures=0, last_error=None)
     every = policy.interval(feed, health)
     if feed.adaptive:
         store.schedule.set_interval(feed.name, every)
@@ -80,8 +87,15 @@ def succeeded(
     return _check(store, feed, health, now)
 
 
+def pushed_items(store: Store, feed: Feed, count: int) -> None:
+    """New items a WebSub hub pushed: they arrived, so the feed is not silent."""
+    if count:
+        health = policy.Health.from_state(store.feeds.get(feed.name))
+        store.feeds.update(feed.name, {"seen": policy.record_seen(health, time.time())})
+
+
 def _check(store: Store, feed: Feed, health: policy.Health, now: float) -> Transition | None:
-    reason = policy.unhealthy_reason(health, now)
+    reason = policy.unhealthy_reason(feed, health, now)
     if reason and store.feeds.flag(feed.name, "unhealthy", reason):
         _logger.warning("feed.unhealthy", feed=feed.name, reason=reason)
         return Transition(feed.name, f"Feed {feed.name} is unhealthy", reason)

@@ -5,12 +5,18 @@
   while a WebSub hub pushes the feed, only the safety rate (``PUSHED_SAFETY_INTERVAL``).
 - Failure: exponential backoff with jitter from the interval, capped (a failing feed is re-probed
   at least every ``BACKOFF_CAP``, never disabled); ``Retry-After`` (429, 503) is honoured as given.
-- Health: unhealthy after ``FAILURES_UNHEALTHY`` failures in a row, or when silent for
-  ``SILENCE_FACTOR`` times its usual gap (once it has enough history to know its usual gap).
+- Health: unhealthy after ``FAILURES_UNHEALTHY`` failures in a row, or when silent too long. Silence
+  is judged only from real history: the times new items were seen arriving (``seen``: polls after
+  the first, and pushes; never a first poll's backlog, whose items' own times say nothing of when
+  the feed speaks), and only over time the service was watching (a restart or an outage of ours
+  never makes a feed silent). Too long is the feed's ``silence:`` when it sets one (``off``: never),
+  else ``SILENCE_FACTOR`` times the median gap between arrivals once ``MIN_GAPS`` gaps are known,
+  and never under ``SILENCE_FLOOR``.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 from collections.abc import Mapping
@@ -24,8 +30,10 @@ MAX_CACHE_WAIT = 60 * 60.0
 MAX_RETRY_AFTER = 24 * 3600.0
 FAILURES_UNHEALTHY = 5
 SILENCE_FACTOR = 10.0
-MIN_GAPS = 5  # arrivals needed before a feed's silence means anything
+SILENCE_FLOOR = 3600.0  # a feed is never called silent sooner than this
+MIN_GAPS = 5  # gaps between arrivals needed before a feed's usual gap means anything
 ARRIVALS_KEPT = 21
+WATCH_GAP = 600.0  # a longer pause in our own polling (an outage, a restart) restarts the silence clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +46,10 @@ class Health:
     failures: int = 0
     items_seen: int = 0
     last_304: float | None = None
-    arrivals: tuple[float, ...] = ()  # times of its latest new items, oldest first
+    arrivals: tuple[float, ...] = ()  # published times of its latest new items, oldest first (rhythm)
     unhealthy: str | None = None
+    seen: tuple[float, ...] = ()  # when new items were seen arriving (not a first poll), oldest first
+    watched_since: float | None = None  # since when polls have followed each other without a long pause
 
     @classmethod
     def from_state(cls, state: Mapping[str, str]) -> Health:
@@ -49,7 +59,9 @@ class Health:
             value = state.get(name)
             return float(value) if value not in (None, "") else None
 
-        arrivals = tuple(float(v) for v in (state.get("arrivals") or "").split(",") if v)
+        def times(name: str) -> tuple[float, ...]:
+            return tuple(float(v) for v in (state.get(name) or "").split(",") if v)
+
         return cls(
             last_ok=number("last_ok"),
             last_error=state.get("last_error") or None,
@@ -57,23 +69,54 @@ class Health:
             failures=int(state.get("failures") or 0),
             items_seen=int(state.get("items_seen") or 0),
             last_304=number("last_304"),
-            arrivals=arrivals,
+            arrivals=times("arrivals"),
             unhealthy=state.get("unhealthy") or None,
+            seen=times("seen"),
+            watched_since=number("watched_since"),
         )
 
     @property
     def median_gap(self) -> float | None:
-        """The median time between the feed's new items, once it has enough of them."""
-        if len(self.arrivals) <= MIN_GAPS:
-            return None
-        gaps = [b - a for a, b in zip(self.arrivals, self.arrivals[1:], strict=False) if b > a]
-        return statistics.median(gaps) if len(gaps) >= MIN_GAPS else None
+        """The median time between the feed's new items (by their published times), once known."""
+        return _median_gap(self.arrivals)
+
+    @property
+    def usual_silence(self) -> float | None:
+        """The median time between arrivals seen by the service, once it has seen enough of them."""
+        return _median_gap(self.seen)
+
+
+def _median_gap(times: tuple[float, ...]) -> float | None:
+    if len(times) <= MIN_GAPS:
+        return None
+    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    return statistics.median(gaps) if len(gaps) >= MIN_GAPS else None
 
 
 def record_arrivals(health: Health, times: list[float]) -> str:
-    """The ``arrivals`` field after new items arrived at ``times``."""
+    """The ``arrivals`` field after new items published at ``times``."""
     arrivals = sorted([*health.arrivals, *times])[-ARRIVALS_KEPT:]
     return ",".join(f"{t:.3f}" for t in arrivals)
+
+
+def record_seen(health: Health, at: float) -> str:
+    """The ``seen`` field after new items were seen arriving at ``at`` (one entry per poll or push)."""
+    return ",".join(f"{t:.3f}" for t in sorted([*health.seen, at])[-ARRIVALS_KEPT:])
+
+
+def watched_since(health: Health, now: float) -> float:
+    """Since when the service has been watching the feed: now, unless the last good poll was recent."""
+    if health.watched_since is not None and health.last_ok is not None and now - health.last_ok <= WATCH_GAP:
+        return health.watched_since
+    return now
+
+
+def silence_limit(feed: Feed, health: Health) -> float | None:
+    """How long without a new item makes ``feed`` unhealthy; None while it cannot be judged, or never."""
+    if feed.silence is not None:
+        return feed.silence or None
+    gap = health.usual_silence
+    return None if gap is None else max(SILENCE_FACTOR * gap, SILENCE_FLOOR)
 
 
 def interval(feed: Feed, health: Health) -> float:
@@ -107,12 +150,22 @@ def after_failure(
     return max(base, jitter * ceiling)
 
 
-def unhealthy_reason(health: Health, now: float) -> str | None:
+def unhealthy_reason(feed: Feed, health: Health, now: float) -> str | None:
     """Why the feed is unhealthy now, or None."""
     if health.failures >= FAILURES_UNHEALTHY:
         return f"{health.failures} failures in a row: {health.last_error or 'unknown error'}"
-    gap = health.median_gap
-    if gap is not None and health.arrivals and now - health.arrivals[-1] > SILENCE_FACTOR * gap:
-        silent = now - health.arrivals[-1]
-        return f"silent for {silent / 60:.0f} min, {silent / gap:.0f} times its usual gap"
-    return None
+    limit = silence_limit(feed, health)
+    since = max(
+        [*health.seen[-1:], *([health.watched_since] if health.watched_since is not None else [])],
+        default=None,
+    )
+    if limit is None or since is None or now - since <= limit:
+        return None
+    silent = now - since
+    gap = health.usual_silence
+    usual = f", {silent / gap:.0f} times its usual gap" if gap and feed.silence is None else ""
+    return f"no new item for {_span(silent)} (limit {_span(limit)}{usual})"
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"

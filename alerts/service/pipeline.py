@@ -112,6 +112,7 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
         max_age=result.max_age,
         pushed=pushed,
         arrivals=outcome.arrivals,
+        seen=outcome.seen,
         fields={"etag": result.validators.etag, "last_modified": result.validators.last_modified},
     )
     _notify_ops(snapshot, feed, notice, dispatch)
@@ -139,6 +140,7 @@ def process_push(
     received = time.time()
     items = parse_source(feed, body, feed.url, content_type)
     outcome = _process(runtime, snapshot, feed, items, received, dispatch)
+    health.pushed_items(runtime.store, feed, outcome.seen)
     _logger.info(
         "feed.pushed",
         feed=name,
@@ -207,7 +209,8 @@ def _notify_ops(snapshot: Snapshot, feed: Feed, notice: health.Transition | None
 class _Outcome:
     new: int
     alerts: list[Alert]
-    arrivals: list[float]
+    arrivals: list[float]  # published times of the new items (their rhythm)
+    seen: int  # new items seen arriving (none on a first poll: its backlog is not news)
 
 
 def _process(
@@ -254,7 +257,7 @@ def _process(
     arrived = fanout.arrivals(new_items, fetched_at)
     if not candidates:
         _confirm(runtime, feed, claimed.held, first_poll)
-        return _Outcome(len(new_items), [], arrived)
+        return _Outcome(len(new_items), [], arrived, 0 if first_poll else len(new_items))
     stories = store.claims.stories([(alert.subscriber, keys) for alert, keys in candidates], hold)
     winners = [position for position, won in enumerate(stories.won) if won]
     for (alert, _), won in zip(candidates, stories.won, strict=True):
@@ -283,7 +286,7 @@ def _process(
     _confirm(runtime, feed, claimed.held + stories.held, first_poll)
     sent = [candidates[position][0] for position in winners]
     _log_matched(feed, sent)
-    return _Outcome(len(new_items), sent, arrived)
+    return _Outcome(len(new_items), sent, arrived, 0 if first_poll else len(new_items))
 
 
 def _log_matched(feed: Feed, alerts: Sequence[Alert]) -> None:

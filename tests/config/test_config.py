@@ -382,3 +382,20 @@ def test_suggestions_for_unknown_keys_and_regions(tmp_path: Path) -> None:
     messages = sorted(p.message for p in problems_of(write(tmp_path, feeds, subs)))
     assert any("unknown key 'keywrods' (did you mean 'keywords'?)" == m for m in messages), messages
     assert any("unknown region 'MENAA' (did you mean 'MENA'?)" in m for m in messages), messages
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"), [("6h", 6 * 3600.0), ("off", 0.0), ("never", 0.0), ("false", 0.0)]
+)
+def test_a_feed_sets_its_own_silence(tmp_path: Path, written: str, seconds: float) -> None:
+    """``silence:`` bounds how long a feed may go without items before ops hear of it (off: never)."""
+    feeds = FEEDS.replace("    every: 30s\n", f"    every: 30s\n    silence: {written}\n")
+    config = load_config(write(tmp_path, feeds), {})
+    assert config.feeds["alpha"].silence == seconds and config.feeds["beta"].silence is None
+
+
+def test_a_silence_under_a_minute_is_refused(tmp_path: Path) -> None:
+    """A silence of seconds would flag every quiet minute: it is an error naming the minimum."""
+    feeds = FEEDS.replace("    every: 30s\n", "    every: 30s\n    silence: 10s  # HERE\n")
+    [problem] = problems_of(write(tmp_path, feeds))
+    assert problem.line == marked_line(feeds) and "1-minute minimum" in problem.message

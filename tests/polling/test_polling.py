@@ -84,16 +84,51 @@ def test_adaptive_interval_follows_the_feeds_rhythm_within_bounds() -> None:
 
 
 def test_unhealthy_after_repeated_failures_or_a_long_silence() -> None:
-    """K failures in a row, or silence for N usual gaps, make a feed unhealthy; else it is healthy."""
+    """K failures in a row, or silence for N usual gaps of seen arrivals (an hour at least), make a feed
+    unhealthy; else it is healthy."""
+    feed = Feed("f", "http://x/")
     now = 100_000.0
-    regular = tuple(now - 3600 + 60 * n for n in range(10))
-    assert policy.unhealthy_reason(policy.Health(failures=4), now) is None
-    reason = policy.unhealthy_reason(policy.Health(failures=5, last_error="HTTP 503"), now)
+    hourly = tuple(now - 11 * 3600 + 3600 * n for n in range(10))  # seen arriving once an hour
+    assert policy.unhealthy_reason(feed, policy.Health(failures=4), now) is None
+    reason = policy.unhealthy_reason(feed, policy.Health(failures=5, last_error="HTTP 503"), now)
     assert reason is not None and "5 failures" in reason and "HTTP 503" in reason
-    assert policy.unhealthy_reason(policy.Health(arrivals=regular), regular[-1] + 300) is None
-    silent = policy.unhealthy_reason(policy.Health(arrivals=regular), regular[-1] + 601)
-    assert silent is not None and "silent" in silent
-    assert policy.unhealthy_reason(policy.Health(arrivals=regular[:3]), now + 10**6) is None
+    assert policy.unhealthy_reason(feed, policy.Health(seen=hourly), hourly[-1] + 9 * 3600) is None
+    silent = policy.unhealthy_reason(feed, policy.Health(seen=hourly), hourly[-1] + 10 * 3600 + 1)
+    assert silent is not None and "no new item for 10.0 h" in silent and "10 times its usual gap" in silent
+    assert policy.unhealthy_reason(feed, policy.Health(seen=hourly[:3]), now + 10**6) is None
+
+
+def test_silence_is_never_judged_under_the_floor() -> None:
+    """Items seen seconds apart (a live blog's burst) make a usual gap of seconds; silence still needs
+    an hour."""
+    feed = Feed("f", "http://x/")
+    burst = tuple(1000.0 + 5 * n for n in range(10))
+    assert policy.unhealthy_reason(feed, policy.Health(seen=burst), burst[-1] + 59 * 60) is None
+    assert policy.unhealthy_reason(feed, policy.Health(seen=burst), burst[-1] + 61 * 60) is not None
+
+
+def test_a_feed_may_set_its_own_silence_or_none() -> None:
+    """``silence: 6h`` judges a feed after 6 h without an item, even with no history; ``off`` never."""
+    watched = policy.Health(watched_since=1000.0)
+    six_hours = Feed("f", "http://x/", silence=6 * 3600.0)
+    assert policy.unhealthy_reason(six_hours, watched, 1000.0 + 5 * 3600) is None
+    assert policy.unhealthy_reason(six_hours, watched, 1000.0 + 6 * 3600 + 1) is not None
+    never = Feed("f", "http://x/", silence=0.0)
+    regular = tuple(1000.0 + 60 * n for n in range(10))
+    assert policy.unhealthy_reason(never, policy.Health(seen=regular), 10**9) is None
+
+
+def test_silence_counts_only_time_the_service_was_watching() -> None:
+    """After a pause in our own polling (a restart, an outage), silence counts from when we resumed."""
+    feed = Feed("f", "http://x/")
+    regular = tuple(1000.0 + 60 * n for n in range(10))
+    days_later = regular[-1] + 3 * 86400
+    resumed = policy.Health(seen=regular, last_ok=regular[-1], watched_since=regular[0])
+    since = policy.watched_since(resumed, days_later)
+    assert since == days_later, "the last good poll was days ago: the clock restarts"
+    restarted = policy.Health(seen=regular, watched_since=since)
+    assert policy.unhealthy_reason(feed, restarted, days_later + 60) is None
+    assert policy.unhealthy_reason(feed, restarted, days_later + 3601) is not None
 
 
 # --- through the pipeline --------------------------------------------------------------------
@@ -260,3 +295,50 @@ def test_alerts_feeds_reports_health(feed_server: FeedServer, config_dir: Path, 
     lines = text.splitlines()
     assert lines[0].split()[:2] == ["FEED", "STATUS"]
     assert any(line.startswith("down") and "failing" in line and "HTTP 500" in line for line in lines)
+
+
+def test_a_first_poll_backlog_stamped_seconds_apart_raises_no_false_notice(
+    feed_server: FeedServer, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """Twenty feeds whose backlogs are stamped seconds apart (and a minute old) are polled twice: none
+    is called unhealthy and ops hear nothing; only items seen arriving count as history."""
+    now = time.time()
+    names = [f"wire-{n}" for n in range(20)]
+    for name in names:
+        for n in range(12):
+            feed_server.publish(
+                name,
+                Entry(f"{name} item {n}", f"http://news.test/{name}/{n}", published=_at(now - 60 - 11 + n)),
+            )
+    _config(
+        config_dir, [{"name": name, "url": feed_server.url(name), "every": "1m"} for name in names], ops=True
+    )
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    with capture_logs() as logs:
+        for name in names:
+            assert pipeline.poll_feed(runtime, name, recorder).status == "ok"
+        feed_server.publish(names[0], Entry("A real new item", "http://news.test/new"))
+        for name in names:
+            assert pipeline.poll_feed(runtime, name, recorder).status in ("ok", "not_modified")
+    assert not _events(logs, "feed.unhealthy") and recorder.jobs == []
+    state = store.feeds.get(names[0])
+    assert len(state["seen"].split(",")) == 1 and "seen" not in store.feeds.get(names[1])
+
+
+def test_a_restart_after_a_long_pause_makes_no_feed_unhealthy(
+    feed_server: FeedServer, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """A feed whose history stops two days ago (the service was down) is not silent at the next poll."""
+    feed_server.publish("wire", Entry("Old item", "http://news.test/old"))
+    _config(config_dir, [{"name": "wire", "url": feed_server.url("wire"), "every": "1m"}], ops=True)
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    assert pipeline.poll_feed(runtime, "wire", recorder).status == "ok"
+    two_days_ago = time.time() - 2 * 86400
+    history = ",".join(f"{two_days_ago - 600 * n:.3f}" for n in reversed(range(10)))
+    store.feeds.update(
+        "wire", {"seen": history, "last_ok": two_days_ago, "watched_since": two_days_ago - 86400}
+    )
+    with capture_logs() as logs:
+        assert pipeline.poll_feed(runtime, "wire", recorder).status in ("ok", "not_modified")
+    assert not _events(logs, "feed.unhealthy") and recorder.jobs == []
+    assert float(store.feeds.get("wire")["watched_since"]) > time.time() - 60
