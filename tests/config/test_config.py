@@ -380,7 +380,7 @@ def test_suggestions_for_unknown_keys_and_regions(tmp_path: Path) -> None:
     feeds = FEEDS.replace("region: MENA", "region: MENAA")
     subs = SUBS.replace("keywords: [gaza, rafah]", "keywrods: [gaza, rafah]")
     messages = sorted(p.message for p in problems_of(write(tmp_path, feeds, subs)))
-    assert any("unknown key 'keywrods' (did you mean 'keywords'?)" == m for m in messages), messages
+    assert any(m == "unknown key 'keywrods' (did you mean 'keywords'?)" for m in messages), messages
     assert any("unknown region 'MENAA' (did you mean 'MENA'?)" in m for m in messages), messages
 
 
