@@ -32,8 +32,8 @@ def cross_check(feeds_doc: Document, subs_doc: Document, channels: bool = True) 
         *_duplicates(subs_doc, "subscribers", subscribers),
         *_duplicates(subs_doc, "subscriptions", subscriptions),
     ]
-    feed_names = [name for _, entry in feeds if isinstance(name := entry.get("name"), str)]
-    subscriber_names = [name for _, entry in subscribers if isinstance(name := entry.get("name"), str)]
+    feed_names = {name for _, entry in feeds if isinstance(name := entry.get("name"), str)}
+    subscriber_names = {name for _, entry in subscribers if isinstance(name := entry.get("name"), str)}
     for index, subscriber in subscribers:
         problems += _subscriber_problems(subs_doc, ("subscribers", index), subscriber, channels)
     ops = subs_doc.data.get("ops") if isinstance(subs_doc.data, dict) else None
@@ -74,7 +74,7 @@ def _subscriber_problems(
 
 
 def _subscription_problems(
-    doc: Document, here: Path_, sub: dict[str, Any], feed_names: list[str], subscriber_names: list[str]
+    doc: Document, here: Path_, sub: dict[str, Any], feed_names: set[str], subscriber_names: set[str]
 ) -> list[Problem]:
     problems = []
     if not any(sub.get(key) for key in ("keywords", "all", "regions", "query", "regex")):
@@ -111,7 +111,7 @@ def _subscription_problems(
     return problems
 
 
-def _query_problems(doc: Document, at: Path_, text: str, feed_names: list[str]) -> list[Problem]:
+def _query_problems(doc: Document, at: Path_, text: str, feed_names: set[str]) -> list[Problem]:
     """Syntax errors (file:line:column) and unknown names in ``query:``."""
     try:
         tree = query.parse_query(text)
