@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from alerts.config.schema import SubscriptionSpec
 from alerts.delivery import targets
 from alerts.delivery.templates import compile_template
 from alerts.errors import Problem
@@ -20,6 +21,7 @@ from alerts.text import did_you_mean, normalise
 from alerts.yamlsource import Document
 
 Path_ = tuple[str | int, ...]
+_SUBSCRIPTION_KEYS = frozenset(SubscriptionSpec.model_fields)
 
 
 def cross_check(feeds_doc: Document, subs_doc: Document, channels: bool = True) -> list[Problem]:
@@ -77,7 +79,8 @@ def _subscription_problems(
     doc: Document, here: Path_, sub: dict[str, Any], feed_names: set[str], subscriber_names: set[str]
 ) -> list[Problem]:
     problems = []
-    if not any(sub.get(key) for key in ("keywords", "all", "regions", "query", "regex")):
+    typo = not set(sub) <= _SUBSCRIPTION_KEYS  # an unknown key is reported by the schema, with the fix
+    if not typo and not any(sub.get(key) for key in ("keywords", "all", "regions", "query", "regex")):
         problems.append(
             doc.problem(
                 here, f"subscription {sub.get('name')!r} needs keywords, all, query, regex or regions"

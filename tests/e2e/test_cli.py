@@ -215,7 +215,7 @@ def test_check_reports_problems_with_file_and_line(config_dir: Path) -> None:
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         f"{config_dir}/feeds.yaml:4: feeds.0.every: poll interval 0.5s is below the 1s minimum",
-        f"{config_dir}/subscriptions.yaml:7: unknown key 'keywrods'",
+        f"{config_dir}/subscriptions.yaml:7: unknown key 'keywrods' (did you mean 'keywords'?)",
     ]
 
 

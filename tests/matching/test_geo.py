@@ -435,7 +435,7 @@ def marked_line(text: str) -> int:
         ("MENA:\n  - LB\n  - XX  # HERE\n", "unknown country code 'XX' in MENA"),
         ("Europe: [FR, DE]\nNordics: [SE]  # HERE\n", "unknown region 'Nordics'"),
         ("Palestine:\n  countries: [PS]\n  parent: Levant  # HERE\n", "unknown parent region 'Levant'"),
-        ("Europe:\n  - FR\n  - NO  # HERE\n", "write 'NO'"),
+        ("Europe:\n  - FR\n  - false  # HERE\n", "false is read as a boolean: quote it"),
         ("Europe:\n  countries: [FR]\n  members: [DE]  # HERE\n", "unknown field 'members'"),
         (
             "MENA:\n  parent: Palestine  # HERE\n  countries: [LB]\n"

@@ -15,6 +15,7 @@ from typing import Any
 
 from alerts.errors import ConfigError, Problem
 from alerts.models import REGIONS, region_named
+from alerts.text import did_you_mean
 from alerts.yamlsource import Document, load
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -117,7 +118,10 @@ def _parse_taxonomy(doc: Document) -> tuple[dict[str, list[str]], dict[str, str]
     for key, spec in doc.data.items():
         region = region_named(str(key))
         if region is None:
-            problems.append(doc.problem((key,), f"unknown region {key!r} (known: {', '.join(REGIONS)})"))
+            hint = did_you_mean(str(key), REGIONS)
+            problems.append(
+                doc.problem((key,), f"unknown region {key!r}{hint} (known: {', '.join(REGIONS)})")
+            )
             continue
         if region in members:
             problems.append(doc.problem((key,), f"region {region!r} is defined twice"))
@@ -149,7 +153,8 @@ def _parse_taxonomy(doc: Document) -> tuple[dict[str, list[str]], dict[str, str]
         members[region] = []
         for index, code in enumerate(codes):
             if not isinstance(code, str) or code.upper() not in known:
-                hint = " (YAML reads an unquoted NO as false: write 'NO')" if code is False else ""
+                written = doc.booleans.get((*codes_path, index))
+                hint = f" ({written} is read as a boolean: quote it)" if written else ""
                 problems.append(
                     doc.problem((*codes_path, index), f"unknown country code {code!r} in {region}{hint}")
                 )
