@@ -128,13 +128,26 @@ class Alert:
     fetched_at: float = 0.0
     priority: str = "normal"
     extra: dict[str, Any] = field(default_factory=dict)
+    held: tuple[Alert, ...] = ()  # a digest: the alerts it folds, oldest first; () for a single alert
+
+    @property
+    def is_digest(self) -> bool:
+        """True for a digest (see :mod:`alerts.delivery.digests`)."""
+        return bool(self.held)
 
     def to_json(self) -> dict[str, Any]:
-        """A plain dict for the broker (built by hand: ``asdict`` deep-copies and is slow at fan-out)."""
+        """A plain dict for the broker (built by hand: ``asdict`` deep-copies and is slow at fan-out).
+
+        ``held`` appears only in a digest's JSON: a single alert's JSON is what it was before digests
+        had their own kind, and JSON without ``held`` (older records) reads as a single alert."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         for name in ("regions", "subscriptions", "terms"):
             data[name] = list(data[name])
         data["extra"] = dict(self.extra)
+        if self.held:
+            data["held"] = [alert.to_json() for alert in self.held]
+        else:
+            del data["held"]
         return data
 
     @classmethod
@@ -143,4 +156,5 @@ class Alert:
         fields = dict(data)
         for name in ("regions", "subscriptions", "terms"):
             fields[name] = tuple(fields.get(name) or ())
+        fields["held"] = tuple(cls.from_json(held) for held in fields.get("held") or ())
         return cls(**fields)

@@ -1,4 +1,5 @@
-"""Routing alerts through the subscribers' pacing, and folding what waited into digest messages."""
+"""Routing alerts through the subscribers' pacing, and folding what waited into digests: one Alert whose
+``held`` holds every alert that waited, so nothing held is ever dropped (each channel renders all of them)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from alerts.state.pacing import PacingState
 from alerts.text import digest as text_digest
 
 _logger = log.get("alerts.digests")
-TITLE_HEADLINES = 1
 
 
 def route(
@@ -76,8 +76,8 @@ def due_digests(state: PacingState, now: float | None = None) -> list[Alert]:
 
 
 def digest(subscriber: str, alerts: Sequence[Alert]) -> Alert:
-    """One message listing the headlines with their links."""
-    lines = [f"• {a.title}" + (f" — {a.link}" if a.link else "") for a in alerts]
+    """One message holding every alert that waited (``held``), rendered per channel by
+    :mod:`alerts.delivery.digest_render`; its title names the count and the first headline."""
     first = alerts[0].title
     title = f"{len(alerts)} alerts: {first}" if len(alerts) > 1 else first
     return Alert(
@@ -86,11 +86,11 @@ def digest(subscriber: str, alerts: Sequence[Alert]) -> Alert:
         item="digest",
         feed=", ".join(sorted({a.feed for a in alerts})),
         title=title,
-        summary="\n".join(lines),
         link=alerts[0].link if len(alerts) == 1 else None,
         regions=tuple(sorted({r for a in alerts for r in a.regions})),
         subscriptions=tuple(sorted({s for a in alerts for s in a.subscriptions})),
         terms=tuple(sorted({t for a in alerts for t in a.terms})),
         fetched_at=min(a.fetched_at for a in alerts),
         priority=min((a.priority for a in alerts), key=PRIORITIES.index),
+        held=tuple(alerts),
     )

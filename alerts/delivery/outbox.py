@@ -10,7 +10,9 @@ a message and before the record says ``sent``; that message is sent again when t
 This module holds the state machine: the records, and the outcome of each attempt as a
 :class:`~alerts.state.deliveries.Finish` to record. :mod:`alerts.delivery.send` makes the attempts.
 Failures retry with exponential backoff and jitter; a subscriber's ``fallback:`` URL receives
-alerts whose primary channel is dead.
+alerts whose primary channel is dead. A digest sent as several messages (Telegram) is one delivery;
+its record's ``digest_sent`` counts the held alerts its messages so far delivered, so an attempt
+resumes after them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from alerts.state.deliveries import Deliveries, Finish
 from alerts.text import digest
 
 BATCH = 50  # deliveries per task: a 10,000-subscriber fan-out is 200 broker messages, not 10,000
+PROGRESS = "digest_sent"  # record field: a digest's held alerts its earlier messages delivered
 ERROR_CHARS = 500
 TITLE_CHARS = 300
 
@@ -89,6 +92,17 @@ def sweep(
 ) -> list[str]:
     """Deliveries to hand out again: lost tasks, due retries, claims of dead workers."""
     return deliveries.due(time.time() if now is None else now, limit, policy.sweep_lease)
+
+
+def progress(fields: Mapping[str, str]) -> int:
+    """How many of a digest's held alerts its earlier messages delivered (0 for a fresh delivery)."""
+    return int(fields.get(PROGRESS) or 0)
+
+
+def note_progress(deliveries: Deliveries, delivery: str, claimed: Mapping[str, str], done: int) -> bool:
+    """Record that a digest's first ``done`` held alerts are delivered, while our claim (``claimed``: the
+    fields the claim returned) still holds; False when it no longer does."""
+    return deliveries.update_claimed(delivery, claimed, {PROGRESS: done})
 
 
 def sent(delivery: str, alert: Alert, where: str, at: float, policy: Policy) -> Finish:

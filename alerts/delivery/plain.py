@@ -1,7 +1,8 @@
-"""Alert -> the title and plain-text body a subscriber reads on a phone."""
+"""Alert (or digest) -> the title and plain-text body a subscriber reads on a phone."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from alerts.models import Alert
@@ -27,6 +28,11 @@ def body(alert: Alert) -> str:
     if alert.link:
         lines.append(alert.link)
     return "\n".join(lines)
+
+
+def digest_body(alerts: Sequence[Alert]) -> str:
+    """Every headline with its link, one alert per line."""
+    return "\n".join(f"• {title(alert)}" + (f" — {alert.link}" if alert.link else "") for alert in alerts)
 
 
 def _when(published: str) -> str:

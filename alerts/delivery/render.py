@@ -17,6 +17,8 @@ Kinds (:func:`channel_kind`) and what :func:`render` produces for them:
   :mod:`alerts.delivery.webhook`) receives the JSON document itself as the request body.
 - ``console``/``other``: today's plain rendering (:mod:`alerts.delivery.plain`), URL unchanged.
 
+A digest (an alert with ``held`` alerts) is its own kind of message: :mod:`alerts.delivery.digest_render`.
+
 Per-message parameters are added to a copy of the subscriber's URL; its own parameters are kept, ours win.
 A subscriber template (:mod:`alerts.delivery.templates`) that fails at render time never blocks an alert:
 the default rendering is returned with :attr:`Message.template_error` set, for the caller to log.
@@ -119,6 +121,8 @@ def render(
     template: Template | None = None,
 ) -> Message:
     """The message for ``alert`` on ``url``; ``sent_at`` (epoch seconds) defaults to now."""
+    if alert.is_digest:
+        raise ValueError("a digest is rendered by alerts.delivery.digest_render")
     kind = channel_kind(url)
     if template is not None and template.kind != kind:
         raise ValueError(f"a {template.kind} template cannot render for a {kind} URL")
@@ -130,7 +134,7 @@ def render(
         variables = {
             "alert": alert.to_json(),
             "priority": context.priority.value,
-            "sent_at": _iso(context.sent_at),
+            "sent_at": iso(context.sent_at),
         }
         return renderer(context, template.render_title(variables), template.render_body(variables))
     except TemplateFailure as exc:
@@ -167,10 +171,28 @@ def webhook_payload(alert: Alert, priority: Priority, sent_at: float) -> dict[st
         "subscriptions": list(alert.subscriptions),
         "terms": list(alert.terms),
         "published": alert.published,
-        "first_seen": _iso(alert.fetched_at) if alert.fetched_at else None,
-        "sent_at": _iso(sent_at),
+        "first_seen": iso(alert.fetched_at) if alert.fetched_at else None,
+        "sent_at": iso(sent_at),
         "priority": priority.value,
     }
+
+
+def headline(alert: Alert) -> str:
+    """The alert's headline, whitespace collapsed (its link, or "(untitled)", when it has none)."""
+    return _clean(alert.title or alert.link or "(untitled)")
+
+
+def safe_link(alert: Alert) -> str | None:
+    """The link when it is an absolute http(s) URL (never ``javascript:`` and the like)."""
+    link = (alert.link or "").strip()
+    return link if re.match(r"https?://[^\s/]", link, re.IGNORECASE) else None
+
+
+def source(alert: Alert) -> str:
+    """``feed · YYYY-MM-DD HH:MM UTC`` (the feed alone when the time is unknown)."""
+    when = _when(alert.published)
+    feed = shorten(_clean(alert.feed), FEED_LIMIT)
+    return f"{feed} · {when}" if when else feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +204,7 @@ class _Context:
 
     @property
     def headline(self) -> str:
-        return _clean(self.alert.title or self.alert.link or "(untitled)")
+        return headline(self.alert)
 
     @property
     def summary(self) -> str:
@@ -191,50 +213,46 @@ class _Context:
 
     @property
     def source(self) -> str:
-        when = _when(self.alert.published)
-        feed = _shorten(_clean(self.alert.feed), FEED_LIMIT)
-        return f"{feed} · {when}" if when else feed
+        return source(self.alert)
 
     @property
     def link(self) -> str | None:
-        """The link when it is an absolute http(s) URL (never ``javascript:`` and the like)."""
-        link = (self.alert.link or "").strip()
-        return link if re.match(r"https?://[^\s/]", link, re.IGNORECASE) else None
+        return safe_link(self.alert)
 
 
 def _telegram(ctx: _Context, title: str | None, body: str | None) -> Message:
-    head = f"<b>{_escape(_shorten(title or ctx.headline, TITLE_LIMIT))}</b>"
+    head = f"<b>{escape(shorten(title or ctx.headline, TITLE_LIMIT))}</b>"
     params = {"format": "html"} | ({"silent": "yes"} if ctx.priority is Priority.LOW else {})
     url = with_params(ctx.url, params)
     if body is not None:
         text = f"{head}\n{body}"
-        if _utf16(text) > TELEGRAM_LIMIT:
-            raise TemplateFailure(f"telegram message too long ({_utf16(text)} > {TELEGRAM_LIMIT} units)")
+        if utf16(text) > TELEGRAM_LIMIT:
+            raise TemplateFailure(f"telegram message too long ({utf16(text)} > {TELEGRAM_LIMIT} units)")
         return Message("", text, "html", url)
-    tail = [f"<i>{_escape(ctx.source)}</i>"]
+    tail = [f"<i>{escape(ctx.source)}</i>"]
     if ctx.link:
-        tail.append(f'<a href="{_href(ctx.link)}">{_escape(_shorten(ctx.link, LINK_TEXT_LIMIT))}</a>')
+        tail.append(f'<a href="{href(ctx.link)}">{escape(shorten(ctx.link, LINK_TEXT_LIMIT))}</a>')
 
     def assemble(summary: str) -> str:
-        return "\n".join([head, *([_escape(summary)] if summary else []), *tail])
+        return "\n".join([head, *([escape(summary)] if summary else []), *tail])
 
-    if _utf16(assemble("")) > TELEGRAM_LIMIT:  # a monstrous link: leave it out rather than cut it
+    if utf16(assemble("")) > TELEGRAM_LIMIT:  # a monstrous link: leave it out rather than cut it
         tail = tail[:1]
-    summary = _fit(ctx.summary, lambda s: _utf16(assemble(s)) <= TELEGRAM_LIMIT)
+    summary = fit(ctx.summary, lambda s: utf16(assemble(s)) <= TELEGRAM_LIMIT)
     return Message("", assemble(summary), "html", url)
 
 
 def _email(ctx: _Context, title: str | None, body: str | None) -> Message:
-    subject = _shorten(title or ctx.headline, TITLE_LIMIT)
+    subject = shorten(title or ctx.headline, TITLE_LIMIT)
     url = with_params(ctx.url, {"format": "html"})
     if body is not None:
         return Message(subject, body, "html", url)
-    parts = [f'<h2 dir="auto">{_escape(subject)}</h2>']
+    parts = [f'<h2 dir="auto">{escape(subject)}</h2>']
     if ctx.summary:
-        parts.append(f'<p dir="auto">{_escape(_shorten(ctx.summary, EMAIL_SUMMARY_LIMIT))}</p>')
-    parts.append(f'<p dir="auto">{_escape(ctx.source)}</p>')
+        parts.append(f'<p dir="auto">{escape(shorten(ctx.summary, EMAIL_SUMMARY_LIMIT))}</p>')
+    parts.append(f'<p dir="auto">{escape(ctx.source)}</p>')
     if ctx.link:
-        parts.append(f'<p><a href="{_href(ctx.link)}">{_escape(ctx.link)}</a></p>')
+        parts.append(f'<p><a href="{href(ctx.link)}">{escape(ctx.link)}</a></p>')
     return Message(subject, '<div dir="auto">\n' + "\n".join(parts) + "\n</div>", "html", url)
 
 
@@ -252,12 +270,12 @@ def _push(ctx: _Context, title: str | None, body: str | None) -> Message:
 
     if body is None:
         tail = [ctx.source] + ([ctx.link] if ctx.link and service.click not in params else [])
-        tail = [_fit(line, fits) for line in tail]
-        body = _fit(ctx.summary, lambda s: fits("\n".join([s, *tail]))) if ctx.summary else ""
+        tail = [fit(line, fits) for line in tail]
+        body = fit(ctx.summary, lambda s: fits("\n".join([s, *tail]))) if ctx.summary else ""
         body = "\n".join([line for line in [body, *tail] if line])
     return Message(
-        _shorten(title or ctx.headline, PUSH_TITLE_LIMIT),
-        _fit(body, fits),
+        shorten(title or ctx.headline, PUSH_TITLE_LIMIT),
+        fit(body, fits),
         "text",
         with_params(ctx.url, params),
     )
@@ -289,24 +307,27 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """``text`` as HTML text (``<``, ``>`` and ``&`` escaped)."""
     return html.escape(text, quote=False)
 
 
-def _href(link: str) -> str:
+def href(link: str) -> str:
     """An attribute-safe href; quotes are percent-encoded (Apprise turns ``&quot;`` back into ``"``)."""
     return html.escape(link.translate(_HREF_UNSAFE), quote=True)
 
 
-def _utf16(text: str) -> int:
+def utf16(text: str) -> int:
+    """Length in UTF-16 code units (as Telegram counts)."""
     return len(text.encode("utf-16-le")) // 2
 
 
-def _shorten(text: str, limit: int) -> str:
-    return _fit(text, lambda s: len(s) <= limit)
+def shorten(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut on a word boundary (see :func:`fit`)."""
+    return fit(text, lambda s: len(s) <= limit)
 
 
-def _fit(text: str, fits: Callable[[str], bool]) -> str:
+def fit(text: str, fits: Callable[[str], bool]) -> str:
     """The longest word-prefix of ``text`` (+ "…" if cut) that ``fits``; a character cut for a huge word."""
     if fits(text):
         return text
@@ -331,10 +352,11 @@ def _when(published: str | None) -> str | None:
     try:
         moment = datetime.fromisoformat(published)
     except ValueError:
-        return _shorten(_clean(published), 40)
+        return shorten(_clean(published), 40)
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _iso(timestamp: float) -> str:
+def iso(timestamp: float) -> str:
+    """Epoch seconds as ISO 8601 in UTC."""
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")

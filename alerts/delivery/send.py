@@ -1,6 +1,10 @@
 """Sending claimed deliveries: render each for its channel, take its rate-limit turn, send it
 (a native webhook, or through Apprise), and record the outcome in the outbox.
 
+A digest may be several messages (Telegram): one delivery, each message taking its own rate-limit turn;
+after each, the outbox record notes how many held alerts are delivered, so a retry (after a failure, a
+wait for a turn, or a dead worker) sends only the messages that did not go.
+
 Deliveries of one batch are sent concurrently, each on its own: a slow or failing URL never
 blocks or repeats the others. Native webhooks of a batch are posted all at once (one event loop,
 pooled connections); Apprise deliveries are sent on this process's send threads.
@@ -20,6 +24,7 @@ from typing import Any
 
 from alerts import log
 from alerts.delivery import outbox, ratelimit, render, targets, webhook
+from alerts.delivery.digest_render import Part, render_digest
 from alerts.delivery.outbox import Policy
 from alerts.delivery.templates import Template, compile_template
 from alerts.errors import DeliveryError
@@ -44,13 +49,18 @@ class _Attempt:
     fields: dict[str, str]
     alert: Alert
     url: str
-    message: render.Message
-    channel: Any  # an Apprise channel ready for this message; None for a native webhook
+    parts: list[Part]  # the messages to send, in order: one, but for a Telegram digest
+    channel: Any  # an Apprise channel ready for the first message; None for a native webhook
     where: str  # the URL with its secrets masked
     events: Any  # the delivery's bound logger
     limits: list[ratelimit.Bucket]
     claimed_at: float
     started: float
+
+    @property
+    def message(self) -> render.Message:
+        """The first (for all but a Telegram digest, the only) message."""
+        return self.parts[0].message
 
 
 class Sender:
@@ -139,11 +149,9 @@ class Sender:
                 error="subscriber or URL no longer configured",
             )
             return "dropped"
-        message = render.render(
-            alert, url, _priority(alert.priority), time.time(), _template(subscriber, url)
-        )
-        channel = None if webhook.is_webhook(url) else _channel(message.url)
-        where = channel.target if channel is not None else webhook.private(url)
+        parts = _parts(alert, url, subscriber, fields)
+        channel = None if webhook.is_webhook(url) or not parts else _channel(parts[0].message.url)
+        where = channel.target if channel is not None else targets.private(url)
         events = _logger.bind(
             delivery=delivery, subscriber=alert.subscriber, feed=alert.feed, item=alert.item, target=where
         )
@@ -153,10 +161,10 @@ class Sender:
             self._store.deliveries.finish([outbox.deferred(delivery, fields, time.time() + wait)])
             events.info("alert.deferred", wait=round(wait, 2))
             return "deferred"
-        if message.template_error:
-            events.warning("alert.template_failed", error=message.template_error)
+        if parts and parts[0].message.template_error:
+            events.warning("alert.template_failed", error=parts[0].message.template_error)
         return _Attempt(
-            delivery, fields, alert, url, message, channel, where, events, limits, claimed_at, started
+            delivery, fields, alert, url, parts, channel, where, events, limits, claimed_at, started
         )
 
     def _take_turn(self, limits: list[ratelimit.Bucket]) -> float:
@@ -173,13 +181,23 @@ class Sender:
         attempt = self._prepare(delivery, fields, claimed_at)
         if isinstance(attempt, str):
             return attempt
-        message = attempt.message
-        try:
-            attempt.channel.send(
-                message.title, message.body, "html" if message.body_format == "html" else None
-            )
-        except DeliveryError as exc:
-            return self._refused(attempt, str(exc), ratelimit.retry_after(str(exc)), policy)
+        for index, part in enumerate(attempt.parts):
+            if index:  # a digest's next message: its own turn, and a fresh plugin instance
+                wait = self._take_turn(attempt.limits)
+                if wait > 0:
+                    self._store.deliveries.finish([outbox.deferred(delivery, fields, time.time() + wait)])
+                    attempt.events.info("alert.deferred", wait=round(wait, 2), part=index + 1)
+                    return "deferred"
+            channel = attempt.channel if index == 0 else _channel(part.message.url)
+            message = part.message
+            try:
+                channel.send(message.title, message.body, "html" if message.body_format == "html" else None)
+            except DeliveryError as exc:
+                return self._refused(attempt, str(exc), ratelimit.retry_after(str(exc)), policy)
+            more = index + 1 < len(attempt.parts)
+            if more and not outbox.note_progress(self._store.deliveries, delivery, fields, part.done):
+                attempt.events.warning("alert.claim_lost", part=index + 1, parts=len(attempt.parts))
+                return "skipped"  # its lease ran out: another worker has taken the rest
         return self._sent([attempt], policy)[0]
 
     def _post_webhooks(self, attempts: Sequence[_Attempt], policy: Policy) -> list[str]:
@@ -203,9 +221,13 @@ class Sender:
         )
         for attempt in attempts:
             alert = attempt.alert
+            digest_fields = (
+                {"alerts": len(alert.held), "messages": len(attempt.parts)} if alert.is_digest else {}
+            )
             attempt.events.info(
                 "alert.sent",
                 title=alert.title,
+                **digest_fields,
                 attempt=int(attempt.fields.get("attempts") or 1),
                 pipeline_ms=round((attempt.claimed_at - alert.fetched_at) * 1000, 1)
                 if alert.fetched_at
@@ -274,6 +296,15 @@ def _channel(url: str) -> Any:
 def _senders() -> ThreadPoolExecutor:
     """This process's send threads, kept for its lifetime (their HTTP connections stay alive)."""
     return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send")
+
+
+def _parts(alert: Alert, url: str, subscriber: Subscriber | None, fields: Mapping[str, str]) -> list[Part]:
+    """The messages of a delivery: an alert's one, or a digest's still to send (templates shape alerts
+    only: a digest gets the default rendering)."""
+    priority, now = _priority(alert.priority), time.time()
+    if alert.is_digest:
+        return render_digest(alert, url, priority, now, outbox.progress(fields))
+    return [Part(render.render(alert, url, priority, now, _template(subscriber, url)), 1)]
 
 
 def _priority(value: str) -> render.Priority:

@@ -55,6 +55,7 @@ class Deliveries:
         self._claim = script(client, "outbox_claim")
         self._finish = script(client, "outbox_finish")
         self._due = script(client, "outbox_due")
+        self._progress = script(client, "outbox_progress")
 
     def create(
         self, records: Sequence[tuple[str, Mapping[str, str]]], due_at: float, now: float
@@ -96,6 +97,18 @@ class Deliveries:
             for finish in finishes:
                 self._finish(keys=finish.keys(), args=finish.args(), client=pipe)
             pipe.execute()
+
+    def update_claimed(
+        self, delivery: str, claimed: Mapping[str, str], fields: Mapping[str, str | int | float]
+    ) -> bool:
+        """Set ``fields`` on a delivery while the claim that returned ``claimed`` (its fields) still holds:
+        False, and nothing written, once it does not (finished, dropped, or its lease taken over)."""
+        lease_until = claimed.get("lease_until")
+        if lease_until is None:
+            return False
+        pairs = [str(part) for name, value in fields.items() for part in (name, value)]
+        with translated():
+            return bool(self._progress(keys=[keys.outbox(delivery)], args=[lease_until, *pairs]))
 
     def due(self, now: float, limit: int, lease: float) -> list[str]:
         """Deliveries due now (new, retries, or abandoned by a dead worker), each booked ``lease`` later."""

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 from alerts.config.settings import Settings
 from alerts.delivery import channels, outbox
@@ -16,46 +13,9 @@ from alerts.models import Alert
 from alerts.service.runtime import Runtime
 from alerts.state.store import Store
 from alerts.text import digest
+from tests.delivery.conftest import NtfySink
 from tests.harness.configs import write_config
-from tests.harness.servers import TelegramDouble, ThreadedServer
-
-
-class NtfySink:
-    """An ntfy-style server: records each publish's JSON body and X- headers."""
-
-    def __init__(self) -> None:
-        self.published: list[dict[str, Any]] = []
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._publish)
-        self.server = ThreadedServer(app).start()
-
-    async def _publish(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-")}
-        self.published.append({"body": body, "headers": headers})
-        return web.json_response({"id": "1"})
-
-    @property
-    def apprise_url(self) -> str:
-        return f"ntfy://127.0.0.1:{self.server.port}/breaking"
-
-
-@pytest.fixture
-def ntfy() -> Iterator[NtfySink]:
-    """An ntfy endpoint on 127.0.0.1."""
-    sink = NtfySink()
-    yield sink
-    sink.server.stop()
-
-
-@pytest.fixture
-def telegram_api(telegram: TelegramDouble, monkeypatch: pytest.MonkeyPatch) -> TelegramDouble:
-    """Apprise's Telegram plugin pointed at the local Bot API double."""
-    from apprise.plugins.telegram import NotifyTelegram
-
-    monkeypatch.setattr(NotifyTelegram, "notify_url", NotifyTelegram.notify_url)  # restored after the test
-    channels.use_telegram_api(telegram.api)
-    return telegram
+from tests.harness.servers import TelegramDouble
 
 
 def _deliver(config_dir: Path, redis_url: str, url: str, alert: Alert) -> str:

@@ -120,7 +120,9 @@ def test_a_burst_is_folded_into_one_digest_sent_once(config_dir: Path, redis_url
     assert pipeline.send_digests(runtime, jobs.extend, now + 61) == 1
     [(digest, _)] = jobs
     assert digest.subscriber == "desk" and digest.title == "3 alerts: Story 5"
-    assert digest.summary.splitlines() == [f"• Story {n} — http://news.test/{n}" for n in (5, 6, 7)]
+    assert [(a.title, a.link) for a in digest.held] == [
+        (f"Story {n}", f"http://news.test/{n}") for n in (5, 6, 7)
+    ]
     assert pipeline.send_digests(runtime, jobs.extend, now + 120) == 0, "taken once"
 
 

@@ -199,7 +199,9 @@ class TelegramDouble:
     def __init__(self, accept: bool = True) -> None:
         self.accept = accept
         self.throttle: int | None = None  # answer the next message 429 "retry after N", once
+        self.refuse_after: int | None = None  # once this many messages were accepted, answer 502 to others
         self.messages: list[dict[str, Any]] = []
+        self.refused: list[dict[str, Any]] = []  # messages answered 502 by refuse_after
         app = web.Application()
         app.router.add_post("/{path:.*}", self._handle)
         self._server = ThreadedServer(app)
@@ -230,6 +232,11 @@ class TelegramDouble:
         if not self.accept:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": f"Unauthorized: {request.path}"}, status=401
+            )
+        if self.refuse_after is not None and len(self.messages) >= self.refuse_after:
+            self.refused.append(payload)
+            return web.json_response(
+                {"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502
             )
         self.messages.append(payload)
         return web.json_response({"ok": True, "result": {"message_id": len(self.messages)}})
