@@ -54,6 +54,12 @@ _WHATWG = {  # Python codec name -> the codec a browser uses for that label
 _WIDE = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
 _NOT_CHARSETS = frozenset({"undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "utf-7"})
 _SERVER_DEFAULT = "cp1252"
+_C1 = re.compile("[\x80-\x9f]")
+_C1_AS_WINDOWS_1252 = {  # the five bytes windows-1252 leaves undefined stay as they are (WHATWG)
+    code: bytes([code]).decode(_SERVER_DEFAULT)
+    for code in range(0x80, 0xA0)
+    if code not in b"\x81\x8d\x8f\x90\x9d"
+}
 
 
 def decode_html(body: bytes, content_type: str | None) -> str:
@@ -65,8 +71,7 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     if utf8 is not None and not body.isascii():
         return utf8
     http, document = declared_encodings(body, content_type)
-    if http == _SERVER_DEFAULT and document and document[0] != http:
-        http = None  # the page's own, different word beats a server's default
+    http = _weighed(http, document)
     for encoding in ([http] if http else []) + document:
         text = _strict(body, encoding)
         if text is None:
@@ -101,6 +106,20 @@ def declared_encodings(body: bytes, content_type: str | None) -> tuple[str | Non
     return http, document
 
 
+def http_charset(body: bytes, content_type: str | None) -> tuple[str | None, str | None]:
+    """(the HTTP charset if it counts, the document's own label), as codecs; None for no word.
+
+    A server's default iso-8859-1/windows-1252 does not count against a different document label.
+    """
+    http, document = declared_encodings(body, content_type)
+    return _weighed(http, document), document[0] if document else None
+
+
+def _weighed(http: str | None, document: list[str]) -> str | None:
+    """The HTTP codec, unless it is a server default that the document's own, different word beats."""
+    return None if http == _SERVER_DEFAULT and document and document[0] != http else http
+
+
 def codec_for(label: str) -> str | None:
     """The Python codec for a charset label (the WHATWG meaning where it differs), or None."""
     try:
@@ -110,6 +129,31 @@ def codec_for(label: str) -> str | None:
     if info.name in _NOT_CHARSETS or not getattr(info, "_is_text_encoding", True):
         return None
     return _WHATWG.get(info.name, info.name)
+
+
+def utf8_read_as_latin1(text: str) -> str:
+    """``text`` re-read as UTF-8 when it is UTF-8 misread as Latin-1 ("CafÃ©" -> "Café"), else as is.
+
+    Step 2 of the module docstring, for text a parser already decoded (or that character references
+    spelled): Latin-1 characters that together form valid multi-byte UTF-8 practically never are
+    anything else.
+    """
+    if text.isascii():
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
+def windows_1252_controls(text: str) -> str:
+    """``text`` with C1 control characters read as the windows-1252 characters they stand for.
+
+    Text labelled iso-8859-1 that is really windows-1252 (the reason the WHATWG reads the label as
+    windows-1252) turns curly quotes, dashes and the euro sign into invisible C1 controls, and so does
+    such text converted to UTF-8 as if it were Latin-1. No reader means a C1 control in prose.
+    """
+    return text.translate(_C1_AS_WINDOWS_1252) if _C1.search(text) else text
 
 
 def _strict(body: bytes, encoding: str) -> str | None:
@@ -152,3 +196,16 @@ def _non_latin_reading(body: bytes) -> str | None:
             else:
                 other += 1
     return text if other > latin else None
+
+
+def undeclared_as_utf8(body: bytes, content_type: str | None) -> bytes:
+    """``body`` re-encoded as UTF-8 when it declares no encoding (no BOM, HTTP charset, XML or meta
+    label) and is not UTF-8: read as :func:`decode_html` reads it (by detection), where a feed parser
+    would assume UTF-8 or windows-1252 and turn Hebrew or Arabic into Latin gibberish. Else unchanged.
+    Costs a UTF-8 check on most documents; the detection runs only for the undeclared legacy ones."""
+    if any(body.startswith(bom) for bom, _ in _BOMS) or _strict(body, "utf-8") is not None:
+        return body
+    http, document = declared_encodings(body, content_type)
+    if http or document:
+        return body
+    return decode_html(body, None).encode("utf-8")

@@ -1,9 +1,11 @@
 """Feed bytes -> normalised :class:`FeedItem` list; pure, no I/O.
 
 This is the only module that imports fastfeedparser and feedparser. fastfeedparser is the fast
-path; feedparser (10-25x slower here, more forgiving about encodings and odd documents) is the
-fallback when fastfeedparser raises, yields no usable item, or leaves undecodable bytes (U+FFFD)
-in the text. Only :class:`FeedParseError` escapes.
+path; feedparser (10-25x slower here, more forgiving about encodings and odd documents) reads what
+the fast path would misread: documents :func:`~alerts.ingest.feedcheck.fast_path_hazard` flags
+(undeclared entities, ill-formed XML, namespaced shadowing, xhtml, xml:base, a contrary HTTP
+charset), and those on which fastfeedparser raises, yields no usable item, or leaves undecodable
+bytes (U+FFFD) in the text. Only :class:`FeedParseError` escapes.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import feedparser
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from alerts.errors import FeedParseError
+from alerts.ingest.charset import undeclared_as_utf8, utf8_read_as_latin1, windows_1252_controls
 from alerts.ingest.dates import parse_time
+from alerts.ingest.feedcheck import fast_path_hazard
 from alerts.models import FeedItem
 from alerts.text import truncate
 
 SUMMARY_LIMIT = 1000
+TITLE_LIMIT = 200  # the title made from the summary of an item that has none (RSS allows it)
 _MESSAGE_LIMIT = 160
 _BLOCK_TAGS = (
     "address", "article", "blockquote", "br", "dd", "div", "dt", "figcaption", "figure", "footer",
@@ -39,6 +44,10 @@ _BLOCK_TAGS = (
 _RAW_SUMMARY_LIMIT = 50 * SUMMARY_LIMIT  # most HTML parsed for one summary
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f]")  # the other C0 controls are whitespace to str.split
 _TAG = re.compile(r"<[^>]*>")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_SYNTHESIS_HTML = 2048  # how much of the content fastfeedparser strips to make up a description
+_SYNTHESIS_LIMIT = 512  # and where it cuts the text
+_HIDDEN = re.compile("<(?:script|style)", re.IGNORECASE)
 # Positions (off by feedparser's own prologue) and fastfeedparser's echo of the body's first bytes.
 _NOISE = re.compile(r"^<unknown>:\d+:\d+: | \(first \d+ chars:.*$")
 _local = threading.local()
@@ -49,42 +58,61 @@ def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> l
 
     Items keep the document order (newest first in news feeds). A well-formed feed without items
     gives []; an empty body, or a broken or non-feed document with no usable item, raises
-    :class:`FeedParseError`.
+    :class:`FeedParseError`. ``content_type`` is the HTTP header, whose charset counts.
     """
     if not body or not body.strip():
         raise FeedParseError("empty body")
     is_json = body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+    if not is_json:
+        body = undeclared_as_utf8(body, content_type)
+    hazard = None if is_json else fast_path_hazard(body, content_type)
+    tolerant: tuple[list[FeedItem], Any] | None = None
+    if hazard:
+        tolerant = _read_with_feedparser(body, base_url, content_type)
+        if tolerant[0]:
+            return tolerant[0]  # else fastfeedparser's reading, if any, is all there is
     ffp_error: str | None = None
     try:
         doc = fastfeedparser.parse(body)
-        items = _items(doc.get("entries") or [], doc.get("feed") or {}, base_url)
+        items = _items(doc.get("entries") or [], doc.get("feed") or {}, base_url, fast=True)
     except Exception as exc:
         ffp_error = _brief(exc)
     else:
-        if items and _mojibake(items) and b"\xef\xbf\xbd" not in body:
+        if items and not hazard and _mojibake(items) and b"\xef\xbf\xbd" not in body:
             return _prefer_feedparser(items, body, base_url, content_type)
         if items or is_json:  # feedparser cannot read JSON Feed: a parsed one with no items is []
             return items
     if is_json:
         raise FeedParseError("not a feed: not a valid JSON Feed")
-    return _parse_with_feedparser(body, base_url, content_type, ffp_error)
+    if tolerant is None:
+        tolerant = _read_with_feedparser(body, base_url, content_type)
+    return tolerant[0] or _no_items(tolerant[1], ffp_error)
 
 
 def _parse_with_feedparser(
     body: bytes, base_url: str, content_type: str | None, ffp_error: str | None
 ) -> list[FeedItem]:
     """The slow, forgiving path; decides between [] (well-formed, no items) and FeedParseError."""
+    items, result = _read_with_feedparser(body, base_url, content_type)
+    return items or _no_items(result, ffp_error)
+
+
+def _read_with_feedparser(body: bytes, base_url: str, content_type: str | None) -> tuple[list[FeedItem], Any]:
+    """feedparser's items and its result (the exception when it or the normalisation raised)."""
     headers = {"content-location": base_url, "content-type": content_type or "application/xml"}
     try:  # A BytesIO, never bytes: feedparser would treat bytes as a file name and open it.
         doc = feedparser.parse(
             io.BytesIO(body), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
         )
-        entries = doc.get("entries") or []
-        items = _items(entries, doc.get("feed") or {}, base_url)
+        return _items(doc.get("entries") or [], doc.get("feed") or {}, base_url), doc
     except Exception as exc:
-        raise FeedParseError(f"not a feed: {ffp_error or _brief(exc)}") from None
-    if items:
-        return items
+        return [], exc
+
+
+def _no_items(doc: Any, ffp_error: str | None) -> list[FeedItem]:
+    """[] for a well-formed feed that has no usable item; else FeedParseError naming the reason."""
+    if isinstance(doc, Exception):
+        raise FeedParseError(f"not a feed: {ffp_error or _brief(doc)}")
     if doc.get("bozo"):
         bozo = doc.get("bozo_exception")
         reason = ffp_error or (
@@ -93,7 +121,7 @@ def _parse_with_feedparser(
             else _brief(bozo or "ill-formed document")
         )
         raise FeedParseError(
-            f"no usable items in ill-formed feed: {reason}" if entries else f"not a feed: {reason}"
+            f"no usable items in ill-formed feed: {reason}" if doc.get("entries") else f"not a feed: {reason}"
         )
     if not doc.get("version"):
         raise FeedParseError(f"not a feed: {ffp_error or 'unrecognised document'}")
@@ -116,8 +144,14 @@ def _mojibake(items: list[FeedItem]) -> int:
     return sum(item.title.count("\ufffd") + item.summary.count("\ufffd") for item in items)
 
 
-def _items(entries: Iterable[Mapping[str, Any]], feed: Mapping[str, Any], base_url: str) -> list[FeedItem]:
-    """Normalise entries from either library, dropping those with neither title nor link."""
+def _items(
+    entries: Iterable[Mapping[str, Any]], feed: Mapping[str, Any], base_url: str, fast: bool = False
+) -> list[FeedItem]:
+    """Normalise entries from either library, dropping those with no title, link or summary text.
+
+    An item with only a description (RSS allows it; microblogs publish them) is titled with the
+    start of its summary. ``fast``: fastfeedparser's entries, whose description or id may be its own.
+    """
     feed_link = _link(_str(feed.get("link")), base_url)
     base = feed_link or base_url
     items = []
@@ -125,24 +159,52 @@ def _items(entries: Iterable[Mapping[str, Any]], feed: Mapping[str, Any], base_u
         title = _text(_str(entry.get("title")))
         raw_link = _str(entry.get("link")).strip() or _alternate(entry.get("links"))
         link = _link(raw_link, base)
-        if not title and not link:
+        summary = _summary(_raw_summary(entry, fast))
+        if not title and not link and not summary:
             continue
-        raw_summary = _str(entry.get("description")) or _str(entry.get("summary")) or _content(entry)
+        title = title or truncate(summary, TITLE_LIMIT)
         raw_id = entry.get("id")
         guid = str(raw_id).strip() if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else ""
-        if guid == raw_link:  # fastfeedparser copies a missing guid from the link, maybe relative
-            guid = ""
+        if fast and guid == raw_link and not _SCHEME.match(guid):
+            guid = ""  # fastfeedparser copies a missing guid from the link: the absolute link is the id
         items.append(
             FeedItem(
                 id=guid or link or "sha1:" + hashlib.sha1(title.encode()).hexdigest(),
                 title=title,
-                summary=_summary(raw_summary),
+                summary=summary,
                 link=link,
                 published=_date(entry, "published") or _date(entry, "updated"),
                 categories=_categories(entry.get("tags")),
             )
         )
     return items
+
+
+def _raw_summary(entry: Mapping[str, Any], fast: bool) -> str:
+    """The entry's description (else summary, else content), as the publisher wrote it.
+
+    fastfeedparser makes up a missing description from the content with its tags cut out, which
+    keeps script text and stops at 512 characters: the content itself is read then.
+    """
+    description = _str(entry.get("description")) or _str(entry.get("summary"))
+    content = _content(entry)
+    if not description or (fast and content and _made_up_from(description, content)):
+        return content
+    return description
+
+
+def _made_up_from(description: str, content: str) -> bool:
+    """Whether ``description`` is fastfeedparser's own: HTML ``content`` stripped, cut at 512 characters.
+
+    Only a cut one, or one from content with scripts or styles, reads differently from the content.
+    """
+    if len(description) != _SYNTHESIS_LIMIT and not _HIDDEN.search(content, 0, _SYNTHESIS_HTML):
+        return False
+    if "<" not in content or "<" in description:
+        return False
+    text = " ".join(html.unescape(_TAG.sub(" ", content[:_SYNTHESIS_HTML])).split())
+    made_up = " ".join(description.split())
+    return text.startswith(made_up) and (len(description) == _SYNTHESIS_LIMIT or made_up == text)
 
 
 def _text(value: str) -> str:
@@ -156,12 +218,17 @@ def _text(value: str) -> str:
             value = html.unescape(_TAG.sub(" ", value))
         else:
             etree.strip_elements(root, "script", "style", with_tail=False)
+            for frame in root.iter("iframe"):  # its fallback markup comes back as raw text
+                frame.text = html.unescape(_TAG.sub(" ", frame.text or ""))
             for element in root.iter(*_BLOCK_TAGS):
                 element.tail = " " + (element.tail or "")
             value = "".join(root.itertext())
     elif "&" in value:
         value = html.unescape(value)
-    return " ".join(_CONTROL.sub("", value).split())
+    value = _CONTROL.sub("", value)
+    if not value.isascii():  # misdecoded text: UTF-8 read as Latin-1, windows-1252 read as Latin-1
+        value = windows_1252_controls(utf8_read_as_latin1(value))
+    return " ".join(value.split())
 
 
 def _summary(raw: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html.entities
 import re
 import time
 from collections.abc import Callable
@@ -14,7 +15,8 @@ import pytest
 
 import alerts.ingest.feeds as parse_module
 from alerts.errors import FeedParseError
-from alerts.ingest.feeds import parse_feed
+from alerts.ingest.feedcheck import fast_path_hazard
+from alerts.ingest.feeds import TITLE_LIMIT, parse_feed
 from alerts.models import FeedItem
 
 FEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "feeds"
@@ -23,12 +25,10 @@ needs_feeds = pytest.mark.skipif(not FEEDS.is_dir(), reason=f"shared feed corpus
 BASE = "https://example.test/feed.xml"
 ARABIC = re.compile("[\u0600-\u06ff]")
 
-# The corpus files with no usable item: ill-formed XML, or items with neither title nor link.
+# The corpus files with no usable item: ill-formed XML, or items with no title, link or summary text.
 BROKEN = {
     "feedparser_encoding_bozo_invalid-bytes-with-bom.xml",
-    "feedparser_encoding_bozo_linenoise.xml",
     "feedparser_illformed_aaa_illformed.xml",
-    "feedparser_illformed_chardet_windows1255.xml",
     "feedparser_illformed_undeclared_namespace.xml",
     "feedrs_rss_2.0_invalid_1.xml",
 }
@@ -284,10 +284,10 @@ def test_categories_stripped_deduplicated_in_order() -> None:
     assert item.categories == ("World", "Asia", "Asia & Pacific")
 
 
-def test_items_without_title_and_link_dropped() -> None:
-    """An item with neither title nor link is dropped; one with only a link is kept."""
+def test_items_with_nothing_to_show_dropped() -> None:
+    """An item with no title, link or summary text is dropped; one with only a link is kept."""
     body = rss(
-        "<item><description>orphan</description></item>"
+        "<item><guid isPermaLink='false'>urn:1</guid><description>&lt;img src='x'/&gt;</description></item>"
         "<item><link>https://e.org/only-link</link></item>"
         "<item><title>only title</title></item>"
     )
@@ -299,13 +299,13 @@ def test_items_without_title_and_link_dropped() -> None:
 
 
 def test_well_formed_feed_with_only_unusable_items_gives_empty_list() -> None:
-    """A well-formed feed whose items all lack title and link gives []."""
-    assert parse_feed(rss("<item><description>x</description></item>"), BASE) == []
+    """A well-formed feed whose items have no title, link or summary text gives []."""
+    assert parse_feed(rss("<item><guid isPermaLink='false'>x</guid></item>"), BASE) == []
 
 
 def test_broken_feed_with_only_unusable_items_raises() -> None:
-    """An ill-formed feed whose items all lack title and link raises FeedParseError."""
-    body = rss("<item><description>x</description></item>").replace(b"</rss>", b"</rss")
+    """An ill-formed feed whose items have no title, link or summary text raises FeedParseError."""
+    body = rss("<item><guid isPermaLink='false'>x</guid></item>").replace(b"</rss>", b"</rss")
     with pytest.raises(FeedParseError, match="ill-formed"):
         parse_feed(body, BASE)
 
@@ -386,3 +386,259 @@ def test_undeclared_latin1_inline_decodes() -> None:
     body += "</rss>"
     [item] = parse_feed(body.encode("latin-1"), BASE)
     assert item.title == "Café crème"
+
+
+# -- what the fast path used to lose: each read as feedparser reads it ----------------------------
+
+ATOM = (
+    '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"{attrs}><title>x</title>'
+)
+NAMESPACES = (
+    ' xmlns:media="http://search.yahoo.com/mrss/" xmlns:atom="http://www.w3.org/2005/Atom"'
+    ' xmlns:foo="http://foo.example/ns" xmlns:content="http://purl.org/rss/1.0/modules/content/"'
+)
+
+
+def rss_ns(items: str) -> bytes:
+    """A small RSS 2.0 document declaring the media, atom, content and a foreign namespace."""
+    head = f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"{NAMESPACES}><channel><title>T</title>'
+    return f"{head}{items}</channel></rss>".encode()
+
+
+def atom(entries: str, attrs: str = "") -> bytes:
+    """A small Atom 1.0 document around ``entries``."""
+    return (ATOM.format(attrs=attrs) + entries + "</feed>").encode()
+
+
+def test_undeclared_entity_keeps_the_title_and_every_link() -> None:
+    """One HTML entity XML does not declare neither cuts titles at it nor strips &amp; from any link."""
+    body = rss(
+        "<item><title>Don&rsquo;t stop</title><link>https://e.org/a?x=1&amp;y=2</link></item>"
+        "<item><title>Gaza&nbsp;talks</title><link>https://e.org/b?x=1&amp;y=2</link></item>"
+    )
+    items = parse_feed(body, BASE)
+    assert [item.title for item in items] == ["Don\u2019t stop", "Gaza talks"]
+    assert [item.link for item in items] == ["https://e.org/a?x=1&y=2", "https://e.org/b?x=1&y=2"]
+
+
+def test_every_html_named_entity_survives_in_a_title() -> None:
+    """All 252 HTML 4 named entities, undeclared in XML, are read as their characters."""
+    names = sorted(html.entities.name2codepoint)
+    body = rss(
+        "".join(
+            f"<item><title>a &{name}; b</title><link>https://e.org/{name}</link></item>" for name in names
+        )
+    )
+    titles = {item.link: item.title for item in parse_feed(body, BASE)}
+    wrong = [
+        name
+        for name in names
+        if titles.get(f"https://e.org/{name}")
+        != " ".join(f"a {chr(html.entities.name2codepoint[name])} b".split())
+    ]
+    assert len(names) == 252 and not wrong
+
+
+def test_raw_ampersand_in_a_link_is_kept() -> None:
+    """A raw '&' in a link (ill-formed XML) is kept, not dropped with what follows it."""
+    [item] = parse_feed(rss("<item><title>t</title><link>https://e.org/?a=1&b=2&c</link></item>"), BASE)
+    assert item.link == "https://e.org/?a=1&b=2&c"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ("<media:title>Photo caption</media:title><title>Real</title><link>https://e.org/1</link>", "Real"),
+        ("<title>Real</title><foo:link>https://fake.example/</foo:link><link>https://e.org/1</link>", "Real"),
+        (
+            '<atom:link rel="self" href="https://fake.example/"/><title>Real</title><link>https://e.org/1</link>',
+            "Real",
+        ),
+    ],
+)
+def test_namespaced_element_does_not_shadow_the_items_own(fields: str, expected: str) -> None:
+    """A prefixed title or link before the item's own does not replace it (nor blank the link)."""
+    [item] = parse_feed(rss_ns(f"<item>{fields}</item>"), BASE)
+    assert (item.title, item.link) == (expected, "https://e.org/1")
+
+
+def test_foreign_description_does_not_shadow_the_items_own() -> None:
+    """A foreign-namespace description before the RSS one leaves the summary the item's own."""
+    body = rss_ns(
+        "<item><title>t</title><foo:description>module data</foo:description>"
+        "<description>Real</description></item>"
+    )
+    [item] = parse_feed(body, BASE)
+    assert item.summary == "Real"
+
+
+def test_media_title_inside_media_content_keeps_the_fast_path(feedparser_calls: list[int]) -> None:
+    """media:title nested in media:content is no item child: the item is read by fastfeedparser alone."""
+    body = rss_ns(
+        "<item><media:content url='https://e.org/i.jpg'><media:title>Caption</media:title></media:content>"
+        "<title>Real</title><link>https://e.org/1</link><atom:link rel='standout' href='https://e.org/2'/></item>"
+    )
+    [item] = parse_feed(body, BASE)
+    assert (item.title, item.link) == ("Real", "https://e.org/1") and not feedparser_calls
+
+
+def test_xhtml_title_and_summary_are_read() -> None:
+    """Atom type="xhtml" title and summary give their text, not empty strings."""
+    div = '<div xmlns="http://www.w3.org/1999/xhtml">'
+    body = atom(
+        f'<entry><id>urn:1</id><title type="xhtml">{div}Hello <b>world</b></div></title>'
+        f'<summary type="xhtml">{div}<p>Short <i>summary</i></p></div></summary>'
+        '<link href="https://e.org/1"/></entry>'
+    )
+    [item] = parse_feed(body, BASE)
+    assert (item.title, item.summary) == ("Hello world", "Short summary")
+
+
+def test_xml_base_resolves_relative_links() -> None:
+    """A relative entry link resolves against xml:base, not the feed URL."""
+    body = atom(
+        '<entry><id>urn:1</id><title>t</title><link href="story/2"/></entry>',
+        ' xml:base="https://base.example/news/"',
+    )
+    [item] = parse_feed(body, "https://cdn.example.net/feed")
+    assert item.link == "https://base.example/news/story/2"
+
+
+def test_http_charset_wins_over_the_document_label() -> None:
+    """windows-1251 bytes labelled iso-8859-1 but served with charset=windows-1251 read as Cyrillic."""
+    body = "<?xml version='1.0' encoding='iso-8859-1'?><rss version='2.0'><channel><title>T</title><item>"
+    body += "<title>Мир</title><link>https://e.org/1</link></item></channel></rss>"
+    [item] = parse_feed(body.encode("windows-1251"), BASE, "application/rss+xml; charset=windows-1251")
+    assert item.title == "Мир"
+
+
+def test_server_default_latin1_header_on_utf8_keeps_utf8(feedparser_calls: list[int]) -> None:
+    """A server's default charset=iso-8859-1 on a UTF-8 feed is passed over: fast path, no mojibake."""
+    body = rss("<item><title>Líbano: alto el fuego</title><link>https://e.org/1</link></item>")
+    [item] = parse_feed(body, BASE, "text/xml; charset=ISO-8859-1")
+    assert item.title == "Líbano: alto el fuego" and not feedparser_calls
+
+
+def test_windows_1252_quotes_in_a_latin1_feed(feedparser_calls: list[int]) -> None:
+    """Curly quotes, dash and euro written as windows-1252 bytes in a Latin-1 feed read as such."""
+    body = "<?xml version='1.0' encoding='iso-8859-1'?><rss version='2.0'><channel><title>T</title><item>"
+    body += "<title>“Quoted” – café €5</title><link>https://e.org/1</link></item></channel></rss>"
+    [item] = parse_feed(body.encode("windows-1252"), BASE)
+    assert item.title == "“Quoted” – café €5" and not feedparser_calls
+
+
+def test_utf8_read_as_latin1_is_repaired() -> None:
+    """UTF-8 bytes spelled as Latin-1 character references ("CafÃ©") read as the UTF-8 text."""
+    [item] = parse_feed(rss("<item><title>Caf&#195;&#169; &#226;&#128;&#166;</title></item>"), BASE)
+    assert item.title == "Café …"
+
+
+def test_script_in_content_encoded_does_not_leak() -> None:
+    """A content-only item's summary is its content's text: script source is not in it."""
+    body = rss_ns(
+        "<item><title>t</title><content:encoded><![CDATA[<p>Body text</p><script>alert('x')</script>"
+        "<style>p{color:red}</style><p>More</p>]]></content:encoded></item>"
+    )
+    [item] = parse_feed(body, BASE)
+    assert item.summary == "Body text More"
+
+
+def test_content_only_summary_is_not_cut_at_512_characters() -> None:
+    """A long content-only item gives a summary of up to 1000 characters, not a 512-character stub."""
+    words = " ".join(f"word{i}" for i in range(400))
+    [item] = parse_feed(
+        rss_ns(f"<item><title>t</title><content:encoded>&lt;p&gt;{words}&lt;/p&gt;</content:encoded></item>"),
+        BASE,
+    )
+    assert 900 < len(item.summary) <= 1000 and words.startswith(item.summary[:-1])
+
+
+def test_description_only_items_are_kept_titled_with_their_summary() -> None:
+    """RSS items with only a description are kept, titled with its text cut on a word at 200 characters."""
+    long = " ".join(f"word{i}" for i in range(100))
+    body = rss(
+        "<item><description>Quake hits &lt;b&gt;north&lt;/b&gt; coast</description></item>"
+        f"<item><description>{long}</description><guid isPermaLink='false'>urn:2</guid></item>"
+    )
+    short, cut = parse_feed(body, BASE)
+    assert (short.title, short.summary, short.link) == ("Quake hits north coast",) * 2 + (None,)
+    assert short.id == "sha1:" + hashlib.sha1(b"Quake hits north coast").hexdigest()
+    assert cut.id == "urn:2" and len(cut.title) <= TITLE_LIMIT and cut.title.endswith("…")
+    assert long.startswith(cut.title[:-1]) and long[len(cut.title) - 1] == " "
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (rss("<item><title>Don&rsquo;t</title></item>"), "undeclared entity"),
+        (rss("<item><title>a</title><link>https://e.org/?a=1&b=2</link></item>"), "ill-formed"),
+        (rss("<item><title>a</title></item>").replace(b"</channel>", b""), "ill-formed"),
+        (
+            b"<!DOCTYPE rss [<!ENTITY c 'x'>]>" + rss("<item><title>&c;</title></item>").split(b"?>", 1)[1],
+            "DTD",
+        ),
+        (rss_ns("<item><media:title>m</media:title><title>t</title></item>"), "namespaced title"),
+        (
+            rss_ns("<item><atom:link rel='self' href='https://e.org/'/><link>https://e.org/1</link></item>"),
+            "namespaced link",
+        ),
+        (
+            atom(
+                '<entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">t</div></title></entry>'
+            ),
+            "xhtml",
+        ),
+        (atom('<entry><link href="a/b"/></entry>', ' xml:base="https://e.org/"'), "xml:base"),
+        (
+            b'<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><title>t</title></entry></feed>',
+            "Atom 0.3",
+        ),
+    ],
+)
+def test_hazards_are_detected(body: bytes, reason: str) -> None:
+    """Each document the fast path would misread is flagged, with a reason naming why."""
+    assert reason in (fast_path_hazard(body) or "")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (
+            rss(
+                "<item><title>Caf&#233; &amp; <![CDATA[Don&rsquo;t &nbsp;]]></title><link>https://e.org/?a=1&amp;b=2</link></item>"
+            ),
+            None,
+        ),
+        (
+            rss_ns(
+                "<item><title>t</title><media:content url='x'><media:title>m</media:title>"
+                "</media:content></item>"
+            ),
+            None,
+        ),
+        (
+            rss_ns(
+                "<item><title>t</title><link>https://e.org/1</link><atom:link rel='standout' href='https://e.org/2'/></item>"
+            ),
+            None,
+        ),
+        (
+            atom(
+                '<entry><title>t</title><link href="https://e.org/a"/></entry>', ' xml:base="https://e.org/"'
+            ),
+            None,
+        ),
+        (rss("<item><title>Líbano</title></item>"), "text/xml; charset=iso-8859-1"),
+    ],
+)
+def test_clean_documents_are_not_flagged(body: bytes, content_type: str | None) -> None:
+    """Entities in CDATA, nested media:title, a later atom:link, unused xml:base, a server default: safe."""
+    assert fast_path_hazard(body, content_type) is None
+
+
+def test_an_undeclared_legacy_encoding_is_detected_not_read_as_latin() -> None:
+    """Hebrew in windows-1255 with no declaration anywhere reads as Hebrew, not as Latin mojibake."""
+    text = "הפגנה גדולה בתל אביב נגד הממשלה. המשטרה עצרה עשרות מפגינים ליד הכנסת בירושלים."
+    body = f"<rss><channel><item><title>{text}</title><link>https://news.test/1</link></item></channel></rss>"
+    [item] = parse_feed(body.encode("windows-1255"), "https://news.test/")
+    assert item.title == text
