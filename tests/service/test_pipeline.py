@@ -742,3 +742,24 @@ def test_regions_yaml_override_is_picked_up_and_a_bad_one_rejected(
         assert runtime.live.current() is snapshot
     [rejected] = _events(logs, "config.rejected")
     assert any(problem.startswith(f"{regions}:1:") for problem in rejected["problems"])
+
+
+def test_a_served_feed_with_an_undeclared_entity_alerts_its_whole_title_and_link(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """A feed using ``&rsquo;`` (an HTML entity XML does not declare) and ``&amp;`` in links alerts the
+    headline and link as the publisher wrote them."""
+    _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
+    runtime, recorder = _runtime(config_dir, redis_url), Recorder()
+    item = (
+        "<item><title>Gaza&nbsp;talks: Cairo says it won&rsquo;t give up</title>"
+        "<link>https://news.test/story?id=7&amp;lang=en</link><guid>g-{n}</guid></item>"
+    )
+    feed = '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    feed_server.feed("wire").raw = feed.format(items="").encode()
+    pipeline.poll_feed(runtime, "wire", recorder)  # the first poll records the (empty) backlog
+    feed_server.feed("wire").raw = feed.format(items=item.format(n=1)).encode()
+    pipeline.poll_feed(runtime, "wire", recorder)
+    [(alert, _)] = recorder.jobs
+    assert alert.title == "Gaza talks: Cairo says it won\u2019t give up"  # not cut at an entity
+    assert alert.link == "https://news.test/story?id=7&lang=en"
