@@ -54,8 +54,11 @@ def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
-def configure(level: str = "INFO", json: bool | None = None) -> None:
-    """Route structlog and stdlib logging through one chain at ``level``; JSON unless stderr is a terminal."""
+def configure(
+    level: str = "INFO", json: bool | None = None, filters: Iterable[logging.Filter] = ()
+) -> None:
+    """Route structlog and stdlib logging through one chain at ``level``; JSON unless stderr is a
+    terminal. ``filters`` see every stdlib record first (to drop or demote a library's noise)."""
     level = level.upper()
     as_json = (not sys.stderr.isatty()) if json is None else json
     shared: list[Any] = [
@@ -80,6 +83,8 @@ def configure(level: str = "INFO", json: bool | None = None) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    for record_filter in filters:
+        handler.addFilter(record_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import structlog
@@ -38,6 +39,8 @@ def _make_app() -> Celery:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a Redis outage never makes a worker exit: it waits
+        broker_channel_error_retry=True,
         broker_transport_options={"visibility_timeout": 3600},
         beat_scheduler="celery.beat:Scheduler",  # in memory: the tick needs no state file in the cwd
         beat_max_loop_interval=1,
@@ -67,16 +70,77 @@ def _make_app() -> Celery:
     return app
 
 
-log.configure(
-    SETTINGS.log_level
-)  # before Celery's own start-up checks, so even their warnings are JSON lines
+class QuietBrokerOutage(logging.Filter):
+    """While Redis is away, Celery and kombu log a line (often with a traceback) every few seconds from
+    each component: the consumer's reconnects, the beat's failed sends. Those go to debug; one
+    process says it once instead (``redis.unavailable`` and ``redis.recovered``, from the beat's
+    heartbeat, :mod:`alerts.state.liveness`)."""
+
+    MARKERS = ("Cannot connect to", "Connection to broker lost", "Connection error", "Trying again in")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("celery", "kombu")) or not self._about_the_broker(record):
+            return True
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+    def _about_the_broker(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        while error is not None:
+            if isinstance(error, _connection_errors()):
+                return True
+            error = error.__cause__ or error.__context__
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is not ours to judge
+            return False
+        return any(marker in message for marker in self.MARKERS)
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """What the broker's transport raises when it cannot reach Redis (redis-py's, kombu's, OSError)."""
+    global _CONNECTION_ERRORS
+    if _CONNECTION_ERRORS is None:
+        from kombu.exceptions import OperationalError
+
+        transport = app.connection_for_write()
+        _CONNECTION_ERRORS = (
+            OperationalError,
+            OSError,
+            *transport.connection_errors,
+            *transport.channel_errors,
+        )
+    return _CONNECTION_ERRORS
+
+
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] | None = None
+_FILTERS = (QuietBrokerOutage(),)
+log.configure(SETTINGS.log_level, filters=_FILTERS)  # before Celery's own start-up checks: JSON lines
 app = _make_app()
 
 
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     """Celery calls this instead of configuring logging itself."""
-    log.configure(SETTINGS.log_level)
+    log.configure(SETTINGS.log_level, filters=_FILTERS)
+
+
+@signals.beat_init.connect
+def _beat_heartbeat(**_: Any) -> None:
+    """The beat (one per deployment) announces Redis outages: one ``redis.unavailable`` line when
+    they start and one ``redis.recovered`` when they end, for the whole service."""
+    from alerts.state.store import Store
+
+    global _BEAT_STORE
+    _BEAT_STORE = Store.from_url(SETTINGS.redis_url or DEFAULT_URL)
+    _BEAT_STORE.liveness.report = True
+    _BEAT_STORE.liveness.start()
+
+
+_BEAT_STORE: Any = None
 
 
 @signals.task_prerun.connect

@@ -12,7 +12,7 @@ from celery import signals
 
 from alerts import log
 from alerts.delivery import outbox
-from alerts.errors import AlertsError
+from alerts.errors import AlertsError, StoreUnavailable
 from alerts.models import Alert
 from alerts.service import pipeline
 from alerts.service.runtime import Runtime
@@ -47,10 +47,47 @@ def _warm_up(**_: Any) -> None:
         _logger.error("config.invalid", error=str(exc))
 
 
+@signals.worker_ready.connect
+@signals.worker_process_init.connect
+def _start_heartbeat(**_: Any) -> None:
+    """Every worker process (the consumer, and each prefork child) beats from its start, so what it
+    claims is free within seconds of its death (:mod:`alerts.state.liveness`)."""
+    runtime().store.liveness.start()
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _release(**_: Any) -> None:
+    """A clean stop (its tasks finished or handed back) frees what this process still holds at once."""
+    runtime().store.liveness.release()
+
+
+@signals.task_received.connect
+def _received(request: Any = None, **_: Any) -> None:
+    """A delivery task in this worker's prefetch buffer is this process's to run: if it dies first,
+    its deliveries are reaped and handed out again at once (not when the broker's visibility ends)."""
+    if getattr(request, "name", None) != "alerts.deliver_batch":
+        return
+    try:
+        runtime().store.deliveries.own([str(delivery) for delivery in request.args[0]])
+    except (AlertsError, IndexError, TypeError) as exc:  # the sweep's hand-out still covers them
+        _logger.debug("outbox.own_failed", error=str(exc))
+
+
+def _interrupted(task: str, exc: StoreUnavailable) -> None:
+    """Redis went away mid-task: nothing is lost (claims and deliveries are taken over or handed out
+    again once it is back), and the outage is announced once by the beat, not by every task."""
+    _logger.debug("task.interrupted", task_name=task, error=str(exc))
+
+
 @app.task(name="alerts.tick", ignore_result=True, acks_late=False)
 def tick() -> int:
     """Queue one poll per feed that is due (beat sends this every ALERTS_TICK seconds)."""
-    due = pipeline.schedule(runtime())
+    try:
+        due = pipeline.schedule(runtime())
+    except StoreUnavailable as exc:
+        _interrupted("tick", exc)
+        return 0
     if due:
         with app.producer_or_acquire() as producer:
             for name in due:
@@ -63,6 +100,9 @@ def poll(feed: str) -> str:
     """Poll one feed; failures are logged and the schedule polls it again at its next turn."""
     try:
         return pipeline.poll_feed(runtime(), feed, _enqueue_deliveries).status
+    except StoreUnavailable as exc:
+        _interrupted("poll", exc)
+        return "interrupted"
     except AlertsError as exc:
         _logger.warning("feed.failed", feed=feed, error=str(exc), error_type=type(exc).__name__)
         return "failed"
@@ -75,6 +115,9 @@ def push(feed: str, body: str, content_type: str | None = None) -> int:
         return pipeline.process_push(
             runtime(), feed, base64.b64decode(body), content_type, _enqueue_deliveries
         )
+    except StoreUnavailable as exc:  # the feed's safety poll picks its items up once Redis is back
+        _interrupted("push", exc)
+        return 0
     except AlertsError as exc:
         _logger.warning("feed.push_failed", feed=feed, error=str(exc), error_type=type(exc).__name__)
         return 0
@@ -85,7 +128,11 @@ def websub_renew() -> int:
     """Renew WebSub leases close to expiry (beat sends this every minute)."""
     if not runtime().settings.websub_url:
         return 0
-    return subscriptions.renew(runtime().store)
+    try:
+        return subscriptions.renew(runtime().store)
+    except StoreUnavailable as exc:
+        _interrupted("websub_renew", exc)
+        return 0
 
 
 def _enqueue_deliveries(jobs: Sequence[tuple[Alert, str]]) -> None:
@@ -112,18 +159,31 @@ def _send_batches(ids: Sequence[str]) -> None:
 @app.task(name="alerts.deliver_batch", ignore_result=True)
 def deliver_batch(ids: list[str]) -> dict[str, int]:
     """Send a batch of outbox deliveries, each on its own (retries are booked in the outbox)."""
-    return runtime().sender.deliver_batch(ids)
+    try:
+        return runtime().sender.deliver_batch(ids)
+    except StoreUnavailable as exc:
+        _interrupted("deliver_batch", exc)
+        return {}
 
 
 @app.task(name="alerts.digests", ignore_result=True, acks_late=False)
 def send_digests() -> int:
     """Fold alerts held by quiet hours, caps, bursts or digest schedules into due digests (beat)."""
-    return pipeline.send_digests(runtime(), _enqueue_deliveries)
+    try:
+        return pipeline.send_digests(runtime(), _enqueue_deliveries)
+    except StoreUnavailable as exc:
+        _interrupted("digests", exc)
+        return 0
 
 
 @app.task(name="alerts.sweep", ignore_result=True, acks_late=False)
 def sweep() -> int:
-    """Hand out deliveries that are due: lost tasks, retries, claims of dead workers (every second)."""
-    ids = outbox.sweep(runtime().store.deliveries, runtime().policy)
+    """Reap dead workers and hand out deliveries that are due: lost tasks, retries, the dead's
+    (every second)."""
+    try:
+        ids = pipeline.sweep(runtime())
+    except StoreUnavailable as exc:
+        _interrupted("sweep", exc)
+        return 0
     _send_batches(ids)
     return len(ids)

@@ -214,10 +214,12 @@ class Sender:
         return results
 
     def _sent(self, attempts: Sequence[_Attempt], policy: Policy) -> list[str]:
-        """Record deliveries the channel accepted (in one round trip) and log each."""
+        """Record deliveries the channel accepted (in one round trip; if Redis is away, once it is back,
+        within the lease, so the message is not sent again) and log each."""
         sent_at = time.time()
         self._store.deliveries.finish(
-            [outbox.sent(a.delivery, a.alert, a.where, sent_at, policy) for a in attempts]
+            [outbox.sent(a.delivery, a.alert, a.where, sent_at, policy) for a in attempts],
+            patience=policy.delivery_lease,
         )
         for attempt in attempts:
             alert = attempt.alert

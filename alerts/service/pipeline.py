@@ -64,7 +64,8 @@ def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
     if feed is None:
         raise UnknownTarget(f"feed {name!r} is not in the configuration")
     locks, hold = runtime.store.locks, runtime.settings.claim_hold
-    if locks.lock_feed(name, hold) is None:
+    lock = locks.lock_feed(name, hold)
+    if lock is None:
         _logger.debug("feed.busy", feed=name)
         return PollReport(name, "busy")
     try:
@@ -79,7 +80,7 @@ def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
         finally:
             locks.give_host_slot(host, slot)
     finally:
-        locks.unlock_feed(name)
+        locks.unlock_feed(name, lock)
 
 
 def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatch: Dispatch) -> PollReport:
@@ -335,6 +336,14 @@ def send_digests(runtime: Runtime, dispatch: Dispatch, now: float | None = None)
     if ready:
         dispatch(jobs_for(runtime.live.current(), ready))
     return len(ready)
+
+
+def sweep(runtime: Runtime, now: float | None = None) -> list[str]:
+    """Reap dead worker processes (what they held is free; their deliveries are due at once), then
+    take the deliveries that are due: lost tasks, retries, and those of the dead."""
+    for reaped in runtime.store.liveness.reap(now):
+        _logger.warning("worker.lost", owner=reaped.owner, deliveries=reaped.deliveries)
+    return outbox.sweep(runtime.store.deliveries, runtime.policy, now)
 
 
 def deliver_inline(runtime: Runtime) -> Dispatch:

@@ -1,8 +1,10 @@
 """Dedupe claims: an item of a feed, or a story for a subscriber, is claimed once.
 
-A claim is held (``p``) while its work is being recorded, then confirmed (``d``) for the dedupe
-window; a worker that dies in between leaves held claims that expire after the hold, so the work
-is redone (and the outbox dedupes its deliveries). Each batch is one Lua call.
+A claim is held (``p:<owner>``) while its work is being recorded, then confirmed (``d``) for the
+dedupe window; a worker that dies in between leaves held claims that the next poll takes over as
+soon as the owner's heartbeat lapses (:mod:`alerts.state.liveness`), so the work is redone (and
+the outbox dedupes its deliveries). The hold bounds a worker that lives but is stuck. Each batch
+is one Lua call.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from dataclasses import dataclass
 
 import redis
 
+from alerts.errors import StoreUnavailable
 from alerts.state import keys
 from alerts.state.connection import script, translated
+from alerts.state.liveness import Liveness
 
 CONFIRMED = "d"
 
@@ -56,11 +60,13 @@ class StoryClaim:
 class Claims:
     """Claims of items and stories."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, liveness: Liveness) -> None:
         self._client = client
+        self._liveness = liveness
         self._items = script(client, "claim_items")
         self._stories = script(client, "claim_stories")
         self._confirm = script(client, "confirm")
+        self._release = script(client, "release")
 
     def items(self, feed: str, item_ids: Sequence[str], ttl: int, hold: int | None = None) -> ItemClaim:
         """For each item id, whether this call is the first to see it in ``ttl`` seconds.
@@ -70,8 +76,9 @@ class Claims:
         if not item_ids:
             return ItemClaim([], Held())
         item_keys = [keys.item_seen(feed, item_id) for item_id in item_ids]
+        owner, stale = self._liveness.owner, self._liveness.stale()
         with translated():
-            result = self._items(keys=item_keys, args=[ttl, hold or ttl])
+            result = self._items(keys=[keys.WORKERS, *item_keys], args=[ttl, hold or ttl, owner, stale])
         won = [bool(flag) for flag in result]
         return ItemClaim(won, Held(tuple(key for key, new in zip(item_keys, won, strict=True) if new)))
 
@@ -84,8 +91,11 @@ class Claims:
             tuple(keys.story_sent(subscriber, key) for key in story) for subscriber, story in pairs
         )
         flat = [key for group in groups for key in group]
+        owner, stale = self._liveness.owner, self._liveness.stale()
         with translated():
-            result = self._stories(keys=flat, args=[hold, *(len(group) for group in groups)])
+            result = self._stories(
+                keys=[keys.WORKERS, *flat], args=[hold, owner, stale, *(len(group) for group in groups)]
+            )
         return StoryClaim([bool(flag) for flag in result], groups)
 
     def confirm(self, held: Held, ttl: int) -> None:
@@ -95,7 +105,17 @@ class Claims:
                 self._confirm(keys=list(held.keys), args=[CONFIRMED, ttl])
 
     def release(self, held: Held) -> None:
-        """Undo claims whose work could not be handed on (so a retry can claim them again)."""
-        if held.keys:
+        """Undo claims whose work could not be handed on (so a retry can claim them again); while
+        Redis is away, as soon as it is back."""
+        if not held.keys:
+            return
+        value = "p:" + self._liveness.owner
+
+        def release() -> None:
             with translated():
-                self._client.delete(*held.keys)
+                self._release(keys=list(held.keys), args=[value])
+
+        try:
+            release()
+        except StoreUnavailable:
+            self._liveness.later(release)

@@ -11,6 +11,7 @@ import redis
 from redis.commands.core import Script
 
 from alerts.errors import StoreUnavailable
+from alerts.state import keys
 
 DEFAULT_URL = "redis://localhost:6379/0"
 
@@ -22,13 +23,25 @@ def connect(url: str = DEFAULT_URL) -> redis.Redis:
     )
 
 
-@cache
-def _source(name: str) -> str:
+PRELUDE = "_liveness"  # helpers every script may use: owners' liveness, delivery responsibility
+
+
+def _read(name: str) -> str:
     return (resources.files("alerts.state") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
+@cache
+def _source(name: str) -> str:
+    prelude = _read(PRELUDE).replace("$OWNED", keys.OWNED).replace("$OUTBOX_RECORD", keys.OUTBOX_RECORD)
+    return prelude + "\n" + _read(name)
+
+
 def script(client: redis.Redis, name: str) -> Script:
-    """The Lua script ``lua/<name>.lua`` registered on ``client`` (EVALSHA, loaded on first use)."""
+    """The Lua script ``lua/<name>.lua`` after the prelude (``lua/_liveness.lua``), registered on
+    ``client`` (EVALSHA, loaded on first use).
+
+    Some scripts reach keys named in records or tokens (an owner's set, a delivery's record) that are
+    not in KEYS: the store is one Redis (or a Sentinel-watched primary), never a Cluster."""
     return client.register_script(_source(name))
 
 

@@ -2,6 +2,11 @@
 
 Every (subscriber, story, URL) delivery is a hash; the due set says when each is next to be sent
 or checked; claims, outcomes and hand-outs are single Lua calls (see ``lua/outbox_*.lua``).
+
+Each record names the process responsible for its next step (``owner``): the one that created it,
+handed it out, received its task, or is sending it. When that process dies, the sweep reaps it
+(:mod:`alerts.state.liveness`) and the delivery is due at once; the leases bound only a process
+that lives but is stuck.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ from typing import Any
 
 import redis
 
+from alerts.errors import StoreUnavailable
 from alerts.state import keys
 from alerts.state.connection import script, translated
+from alerts.state.liveness import Liveness
+
+FINISH_RETRY_CAP = 1.0  # seconds between tries to record an outcome while Redis is away
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +41,7 @@ class Finish:
     def keys(self) -> list[str]:
         return [keys.outbox(self.delivery), keys.OUTBOX_DUE, keys.OUTBOX_DEAD, keys.HISTORY]
 
-    def args(self) -> list[str | int]:
+    def args(self, owner: str) -> list[str | int]:
         pairs = [str(part) for name, value in self.fields.items() for part in (name, value)]
         entry = [part for name, value in (self.history or {}).items() for part in (name, value)]
         oldest = f"{int((time.time() - self.history_retention) * 1000)}-0" if self.history is not None else ""
@@ -42,6 +51,7 @@ class Finish:
             _opt(self.dead_at),
             _opt(self.ttl),
             oldest,
+            owner,
         ]
         return [*args, len(self.fields), *pairs, *entry]
 
@@ -49,8 +59,10 @@ class Finish:
 class Deliveries:
     """The outbox's records."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, liveness: Liveness) -> None:
         self._client = client
+        self._liveness = liveness
+        self._own = script(client, "outbox_own")
         self._create = script(client, "outbox_create")
         self._claim = script(client, "outbox_claim")
         self._finish = script(client, "outbox_finish")
@@ -60,42 +72,69 @@ class Deliveries:
     def create(
         self, records: Sequence[tuple[str, Mapping[str, str]]], due_at: float, now: float
     ) -> list[bool]:
-        """Create the records that do not exist yet (pending, due at ``due_at``); True per new one."""
+        """Create the records that do not exist yet (pending, due at ``due_at``, this process
+        responsible for handing them on); True per record to hand on now: a new one, or a pending
+        one whose responsible process died before it could."""
         if not records:
             return []
-        args: list[str | float] = [due_at, now]
+        args: list[str | float] = [due_at, now, self._liveness.owner, self._liveness.stale()]
         for delivery, fields in records:
             args += [delivery, len(fields)]
             for name, value in fields.items():
                 args += [name, value]
         record_keys = [keys.outbox(delivery) for delivery, _ in records]
         with translated():
-            result = self._create(keys=[keys.OUTBOX_DUE, *record_keys], args=args)
+            result = self._create(keys=[keys.OUTBOX_DUE, keys.WORKERS, *record_keys], args=args)
         return [bool(flag) for flag in result]
 
     def claim(self, deliveries: Sequence[str], now: float, lease: float) -> list[dict[str, str] | None]:
         """Take each delivery to send it under a lease: its fields, or None when it is not ours to send
-        (sent, dead, or another worker's lease still holds)."""
+        (sent, dead, or a live worker is sending it)."""
         if not deliveries:
             return []
+        owner, stale = self._liveness.owner, self._liveness.stale()
         with translated():
             raw = self._claim(
-                keys=[keys.OUTBOX_DUE, *(keys.outbox(d) for d in deliveries)], args=[now, lease, *deliveries]
+                keys=[keys.OUTBOX_DUE, keys.WORKERS, *(keys.outbox(d) for d in deliveries)],
+                args=[now, lease, owner, stale, *deliveries],
             )
         return [_fields(found) if isinstance(found, list) else None for found in raw]
 
-    def finish(self, finishes: Sequence[Finish]) -> None:
+    def own(self, deliveries: Sequence[str]) -> int:
+        """This process received a task for ``deliveries``: it is responsible for them until it
+        claims them (if it dies first, they are reaped and handed out again). Returns how many."""
+        if not deliveries:
+            return 0
+        with translated():
+            return int(self._own(args=[self._liveness.owner, *deliveries]))
+
+    def finish(self, finishes: Sequence[Finish], patience: float = 0.0) -> None:
         """Record each attempt's outcome (book a retry, give up, or finish; log it to history), in one
-        round trip."""
+        round trip. While Redis is away, keep trying for ``patience`` seconds: a message a channel
+        accepted is recorded as sent once Redis is back, instead of being sent again."""
         if not finishes:
             return
+        deadline = time.monotonic() + patience
+        pause = 0.1
+        while True:
+            try:
+                self._finish_once(finishes)
+                return
+            except StoreUnavailable:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(FINISH_RETRY_CAP, pause * 2)
+
+    def _finish_once(self, finishes: Sequence[Finish]) -> None:
+        owner = self._liveness.owner
         with translated():
             if len(finishes) == 1:
-                self._finish(keys=finishes[0].keys(), args=finishes[0].args())
+                self._finish(keys=finishes[0].keys(), args=finishes[0].args(owner))
                 return
             pipe = self._client.pipeline(transaction=False)
             for finish in finishes:
-                self._finish(keys=finish.keys(), args=finish.args(), client=pipe)
+                self._finish(keys=finish.keys(), args=finish.args(owner), client=pipe)
             pipe.execute()
 
     def update_claimed(
@@ -111,9 +150,11 @@ class Deliveries:
             return bool(self._progress(keys=[keys.outbox(delivery)], args=[lease_until, *pairs]))
 
     def due(self, now: float, limit: int, lease: float) -> list[str]:
-        """Deliveries due now (new, retries, or abandoned by a dead worker), each booked ``lease`` later."""
+        """Deliveries due now (new, retries, or abandoned by a dead worker), each booked ``lease`` later
+        and this process responsible for handing them on."""
+        owner = self._liveness.owner
         with translated():
-            return [str(d) for d in self._due(keys=[keys.OUTBOX_DUE], args=[now, limit, lease])]
+            return [str(d) for d in self._due(keys=[keys.OUTBOX_DUE], args=[now, limit, lease, owner])]
 
     def get(self, delivery: str) -> dict[str, str]:
         """A delivery's record ({} when unknown)."""

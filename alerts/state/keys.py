@@ -16,10 +16,13 @@ STORY_SENT = PREFIX + "story:"  # STRING per (subscriber, story key): alerted on
 WEBSUB = PREFIX + "websub:"  # HASH per feed: its WebSub subscription
 WEBSUB_FEEDS = PREFIX + "websub:feeds"  # SET of feeds with a subscription
 OUTBOX = PREFIX + "outbox:"  # HASH per delivery (subscriber, story, URL): state, attempts, alert
+OUTBOX_RECORD = OUTBOX + "d:"  # prefix of the HASH per delivery
 OUTBOX_DUE = PREFIX + "outbox:due"  # ZSET delivery -> when to (re)try or check it
 OUTBOX_DEAD = PREFIX + "outbox:dead"  # ZSET delivery -> when it was given up
 HISTORY = PREFIX + "history"  # STREAM of sent and dead deliveries
 HOST_SLOTS = PREFIX + "host:"  # ZSET per host: poll slots in use (token -> expiry)
+WORKERS = PREFIX + "workers"  # ZSET owner (one worker process) -> server time of its last heartbeat
+OWNED = PREFIX + "owned:"  # SET per owner: the deliveries whose next step that process is to take
 
 
 def feed_state(feed: str) -> str:
@@ -30,6 +33,11 @@ def feed_state(feed: str) -> str:
 def poll_lock(feed: str) -> str:
     """The lock a worker holds while polling ``feed``."""
     return POLL_LOCK + feed
+
+
+def owned(owner: str) -> str:
+    """The deliveries one worker process is responsible for (handed out, received or being sent)."""
+    return OWNED + owner
 
 
 def host_slots(host: str) -> str:
@@ -57,7 +65,7 @@ def rate(destination: str) -> str:
 
 def outbox(delivery: str) -> str:
     """One delivery's record."""
-    return OUTBOX + "d:" + delivery
+    return OUTBOX_RECORD + delivery
 
 
 def websub(feed: str) -> str:

@@ -1,9 +1,10 @@
 """The state handle: one Redis client, and one object per entity kept in it.
 
-``store.claims`` (dedupe claims), ``store.locks`` (poll locks, host slots), ``store.feeds`` (feed
-state), ``store.schedule`` (the poll schedule), ``store.deliveries`` (the outbox's records and
-history), ``store.pacing`` (recent sends, held alerts), ``store.rates`` (rate buckets),
-``store.websub`` (WebSub subscriptions) and ``store.articles`` (article metadata cache).
+``store.liveness`` (this process's heartbeat, the reaping of dead ones), ``store.claims`` (dedupe
+claims), ``store.locks`` (poll locks, host slots), ``store.feeds`` (feed state), ``store.schedule``
+(the poll schedule), ``store.deliveries`` (the outbox's records and history), ``store.pacing``
+(recent sends, held alerts), ``store.rates`` (rate buckets), ``store.websub`` (WebSub
+subscriptions) and ``store.articles`` (article metadata cache).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from alerts.state.claims import Claims
 from alerts.state.connection import DEFAULT_URL, connect
 from alerts.state.deliveries import Deliveries
 from alerts.state.feeds import FeedStates
+from alerts.state.liveness import Liveness
 from alerts.state.locks import Locks
 from alerts.state.pacing import PacingState
 from alerts.state.rates import RateBuckets
@@ -29,11 +31,12 @@ class Store:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self.claims = Claims(client)
-        self.locks = Locks(client)
+        self.liveness = Liveness(client)
+        self.claims = Claims(client, self.liveness)
+        self.locks = Locks(client, self.liveness)
         self.feeds = FeedStates(client)
         self.schedule = Schedule(client)
-        self.deliveries = Deliveries(client)
+        self.deliveries = Deliveries(client, self.liveness)
         self.pacing = PacingState(client)
         self.rates = RateBuckets(client)
         self.websub = WebSubState(client)

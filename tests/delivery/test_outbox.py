@@ -191,7 +191,8 @@ class Killed(BaseException):
 def test_a_poll_killed_before_recording_its_alerts_loses_nothing(
     webhook: WebhookSink, config_dir: Path, redis_url: str, store: Store
 ) -> None:
-    """Claims of a poll that died before its deliveries were recorded expire; the next poll alerts once."""
+    """Claims of a poll whose process died before its deliveries were recorded are taken over as soon
+    as that process is known dead (its heartbeat gone): the next poll, elsewhere, alerts once."""
     from alerts.service import pipeline
     from tests.harness.servers import Entry, FeedServer
 
@@ -203,27 +204,24 @@ def test_a_poll_killed_before_recording_its_alerts_loses_nothing(
             [{"name": "desk", "notify": [webhook.apprise_url]}],
             [{"name": "watch", "subscribers": ["desk"], "keywords": ["gaza"]}],
         )
-        runtime = Runtime(
-            Settings(config_dir=config_dir, redis_url=redis_url, dedupe_window=3600, claim_hold=30)
-        )
+        dying, survivor = (Runtime(Settings(config_dir=config_dir, redis_url=redis_url)) for _ in range(2))
         server.publish("wire", Entry("Old news", "http://news.test/old"))
-        pipeline.poll_feed(runtime, "wire", pipeline.deliver_inline(runtime))
+        pipeline.poll_feed(dying, "wire", pipeline.deliver_inline(dying))
         server.publish("wire", Entry("Gaza talks resume", "http://news.test/talks"))
 
         def killed(_: object) -> None:
             raise Killed
 
         with pytest.raises(Killed):
-            pipeline.poll_feed(runtime, "wire", killed)
-        held = [
-            k
-            for k in store.client.scan_iter("alerts:*")
-            if store.client.type(k) == "string" and store.client.get(k) == "p"
-        ]
-        assert held, "the dead poll left held claims"
-        store.client.delete(*held, keys.poll_lock("wire"))  # their hold (and the lock's) ran out
-        assert pipeline.poll_feed(runtime, "wire", pipeline.deliver_inline(runtime)).alerts == 1
-        assert pipeline.poll_feed(runtime, "wire", pipeline.deliver_inline(runtime)).alerts == 0
+            pipeline.poll_feed(dying, "wire", killed)
+        owner = dying.store.liveness.owner
+        held = [k for k in store.client.scan_iter("alerts:seen:*") if store.client.get(k) == f"p:{owner}"]
+        assert held, "the dead poll left held claims naming their owner"
+        store.client.set(keys.poll_lock("wire"), f"{owner}|1")  # as if it died holding the lock too
+        assert pipeline.poll_feed(survivor, "wire", pipeline.deliver_inline(survivor)).status == "busy"
+        store.client.zrem(keys.WORKERS, owner)  # the owner is reaped: its heartbeat lapsed
+        assert pipeline.poll_feed(survivor, "wire", pipeline.deliver_inline(survivor)).alerts == 1
+        assert pipeline.poll_feed(survivor, "wire", pipeline.deliver_inline(survivor)).alerts == 0
         assert webhook.titles() == ["Gaza talks resume"]
     finally:
         server.stop()

@@ -262,10 +262,11 @@ def test_busy_feed_is_skipped(feed_server: FeedServer, config_dir: Path, redis_u
     """While another worker holds a feed's poll lock, poll_feed returns "busy" without fetching."""
     _one_feed_config(config_dir, feed_server, [UNREACHABLE], ["gaza"])
     runtime = _runtime(config_dir, redis_url)
-    assert runtime.store.locks.lock_feed("wire", 10)
+    token = runtime.store.locks.lock_feed("wire", 10)
+    assert token
     assert pipeline.poll_feed(runtime, "wire", Recorder()).status == "busy"
     assert feed_server.feed("wire").requests == 0
-    runtime.store.locks.unlock_feed("wire")
+    runtime.store.locks.unlock_feed("wire", token)
     assert pipeline.poll_feed(runtime, "wire", Recorder()).status == "ok"
 
 
@@ -332,8 +333,9 @@ def test_failed_dispatch_releases_claims_so_the_next_poll_dispatches_again(
     with capture_logs() as logs, pytest.raises(BrokerDown):
         pipeline.poll_feed(runtime, "wire", _broken_dispatch)
     assert not _events(logs, "alert.matched"), "nothing was handed on, so nothing may be logged as matched"
-    assert runtime.store.locks.lock_feed("wire", 1), "the poll lock must be released"
-    runtime.store.locks.unlock_feed("wire")
+    token = runtime.store.locks.lock_feed("wire", 1)
+    assert token, "the poll lock must be released"
+    runtime.store.locks.unlock_feed("wire", token)
 
     report = pipeline.poll_feed(runtime, "wire", recorder)
     assert recorder.titles() == ["Gaza ceasefire talks resume"]

@@ -144,7 +144,9 @@ def test_feed_lock_and_unlock(store: Store) -> None:
     assert token
     assert 0 < store.client.pttl(keys.poll_lock("x")) <= 5000
     assert store.locks.lock_feed("x", ttl=5) is None
-    store.locks.unlock_feed("x")
+    store.locks.unlock_feed("x", "someone-else|1")
+    assert store.locks.lock_feed("x", ttl=5) is None, "only the holder's token unlocks"
+    store.locks.unlock_feed("x", token)
     assert store.locks.lock_feed("x", ttl=5)
 
 

@@ -1,15 +1,30 @@
 -- Claim items of a feed: the first sighting of each wins.
--- KEYS: one key per item. ARGV[1]: ttl of a confirmed claim, ARGV[2]: hold of a new one.
--- Returns 1 per newly claimed key (held as 'p' for the hold, until confirmed), 0 per key already
--- claimed. A confirmed key's ttl is refreshed, so an item that stays in a feed never expires and
--- comes back as new; a held one of a worker that died expires, so its items are processed again.
+-- KEYS[1]: the workers zset, then one key per item. ARGV: ttl of a confirmed claim, hold of a new
+-- one, this process (the owner), STALE (see _liveness.lua).
+-- Returns 1 per newly claimed key (held as 'p:<owner>' for the hold, until confirmed), 0 per key
+-- already claimed. A confirmed key's ttl is refreshed, so an item that stays in a feed never
+-- expires and comes back as new. A held key whose owner is dead is taken over at once, so the
+-- items of a killed worker are processed again by the next poll (the outbox dedupes deliveries).
+local held = 'p:' .. ARGV[3]
+local stale = tonumber(ARGV[4])
 local out = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('SET', key, 'p', 'EX', ARGV[2], 'NX') then
-    out[i] = 1
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local won = 0
+  if redis.call('SET', key, held, 'EX', ARGV[2], 'NX') then
+    won = 1
   else
-    if redis.call('GET', key) ~= 'p' then redis.call('EXPIRE', key, ARGV[1]) end
-    out[i] = 0
+    local value = redis.call('GET', key)
+    if string.sub(value, 1, 2) == 'p:' then
+      local owner = string.sub(value, 3)
+      if owner ~= ARGV[3] and not alive(KEYS[1], owner, stale) then
+        redis.call('SET', key, held, 'EX', ARGV[2])
+        won = 1
+      end
+    elseif value ~= 'p' then
+      redis.call('EXPIRE', key, ARGV[1])
+    end
   end
+  out[i - 1] = won
 end
 return out

@@ -1,0 +1,42 @@
+-- Prelude of the scripts that judge claims by their owner (prepended by connection.script).
+-- A claim records its owner: one worker process, whose heartbeat is its score in the workers zset
+-- (server time of its last beat). An owner is alive while it is in the set and, when STALE >= 0,
+-- beat less than STALE seconds ago. A caller that has not itself been beating steadily passes a
+-- negative STALE: then only owners gone from the set (released, or reaped as dead) count as dead,
+-- so no one declares the others dead in the first seconds after Redis comes back.
+local OWNED = '$OWNED'
+local OUTBOX_RECORD = '$OUTBOX_RECORD'
+
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function alive(workers, owner, stale)
+  if not owner or owner == '' then return false end
+  local beat = redis.call('ZSCORE', workers, owner)
+  if not beat then return false end
+  return stale < 0 or tonumber(beat) >= server_now() - stale
+end
+
+-- 'owner|nonce' -> owner (a lock or slot token names its process before the bar)
+local function owner_of(token)
+  return string.match(token, '^[^|]*')
+end
+
+-- Make ``owner`` responsible for delivery ``id`` (its record and the owner's set).
+local function hand_to(id, owner)
+  local record = OUTBOX_RECORD .. id
+  local previous = redis.call('HGET', record, 'owner')
+  if previous == owner then return end
+  if previous then redis.call('SREM', OWNED .. previous, id) end
+  redis.call('HSET', record, 'owner', owner)
+  redis.call('SADD', OWNED .. owner, id)
+end
+
+-- No process is responsible for delivery ``id`` any more (it is finished, or waits for its time).
+local function let_go(id, owner)
+  local record = OUTBOX_RECORD .. id
+  if redis.call('HGET', record, 'owner') == owner then redis.call('HDEL', record, 'owner') end
+  redis.call('SREM', OWNED .. owner, id)
+end
