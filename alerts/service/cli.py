@@ -21,9 +21,14 @@ from alerts.errors import AlertsError, ConfigError
 
 if TYPE_CHECKING:
     from alerts.config.load import Config
+    from alerts.service.embedded_redis import Instance
     from alerts.state.store import Store
 
-_logger = log.get("alerts.cli")
+EMBEDDED = "embedded"  # REDIS_URL=embedded: always the embedded Redis of ALERTS_STATE_DIR
+
+
+class NoRedis(AlertsError):
+    """Raised when a command has no Redis to use; the message (one line) says what to do."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem)
         return 1
+    except NoRedis as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C before `alerts run` handles it, or in a short command
+        return 130
 
 
 def _parser(settings: Settings) -> argparse.ArgumentParser:
@@ -106,32 +116,71 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_redis(settings: Settings) -> Settings:
-    """``settings`` pointing at a Redis that answers, a private one started if need be (REDIS_URL is set
-    for the worker processes too)."""
+def _with_redis(settings: Settings, start: bool = False) -> tuple[Settings, Instance | None]:
+    """``settings`` pointing at the Redis this command uses (see :func:`_redis_url`), which is also
+    exported as REDIS_URL for the worker processes; the embedded Redis started for it, if any."""
     from dataclasses import replace
+    from urllib.parse import urlsplit
 
-    from alerts.service import embedded_redis
-
-    url, process = embedded_redis.ensure_redis(settings.redis_url, settings.state_dir)
+    url, instance = _redis_url(settings, start)
+    log.add_secrets([urlsplit(url).password or ""])
     os.environ["REDIS_URL"] = url
-    if process is not None:
-        _logger.info("redis.embedded", url=url, pid=process.pid, data=str(settings.state_dir))
-    return replace(settings, redis_url=url)
+    return replace(settings, redis_url=url), instance
+
+
+def _redis_url(settings: Settings, start: bool) -> tuple[str, Instance | None]:
+    """REDIS_URL as is, if it answers. ``embedded``: the running embedded Redis of the state dir (or,
+    if ``start``, one started now). Unset: that one if it runs, else localhost:6379 if it answers,
+    else (if ``start``) the embedded one started now. Raises :class:`NoRedis` otherwise."""
+    from alerts.service import embedded_redis
+    from alerts.state import probe
+
+    url = settings.redis_url
+    state_dir = settings.state_dir or embedded_redis.DEFAULT_STATE_DIR
+    if url and url != EMBEDDED:
+        reason = probe.reachable(url, timeout=3.0)
+        if reason:
+            raise NoRedis(
+                f"REDIS_URL {probe.masked(url)} does not answer ({reason}): start Redis there, "
+                "or unset REDIS_URL to use the embedded one"
+            )
+        return url, None
+    recorded = embedded_redis.running(state_dir)
+    if recorded:
+        return recorded, None
+    if url is None and embedded_redis.answers(embedded_redis.LOCAL_URL):
+        return embedded_redis.LOCAL_URL, None
+    if start:
+        try:
+            return embedded_redis.ensure(state_dir)
+        except embedded_redis.EmbeddedError as exc:
+            raise NoRedis(str(exc)) from exc
+    if url == EMBEDDED:
+        raise NoRedis(f"no embedded Redis is running in {state_dir}: start `alerts run` (it starts one)")
+    raise NoRedis("no Redis is running: start `alerts run` (it starts one) or set REDIS_URL")
 
 
 def _store(settings: Settings) -> Store:
     from alerts.state.store import Store
 
-    return Store.from_url(_with_redis(settings).redis_url or "")
+    return Store.from_url(_with_redis(settings)[0].redis_url or "")
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from alerts.service.supervise import run
 
     _load(settings)
-    settings = _with_redis(settings)
-    return run(settings, poll_concurrency=settings.poll_concurrency, deliver_concurrency=args.concurrency)
+    settings, instance = _with_redis(settings, start=True)
+    try:
+        return run(
+            settings,
+            poll_concurrency=settings.poll_concurrency,
+            deliver_concurrency=args.concurrency,
+            on_exit=instance.stop if instance else None,  # the embedded Redis stops after the workers
+        )
+    finally:
+        if instance:
+            instance.stop()
 
 
 def _once(settings: Settings, _: argparse.Namespace) -> int:
@@ -141,19 +190,25 @@ def _once(settings: Settings, _: argparse.Namespace) -> int:
     from alerts.service.runtime import Runtime
 
     _load(settings)
-    runtime = Runtime(_with_redis(settings))
-    dispatch = pipeline.deliver_inline(runtime)
-    feeds = list(runtime.live.current().config.feeds)
+    settings, instance = _with_redis(settings, start=True)
+    try:
+        runtime = Runtime(settings)
+        dispatch = pipeline.deliver_inline(runtime)
+        feeds = list(runtime.live.current().config.feeds)
 
-    def poll(name: str) -> pipeline.PollReport:
-        try:
-            return pipeline.poll_feed(runtime, name, dispatch)
-        except AlertsError as exc:
-            return pipeline.PollReport(name, "failed", error=str(exc))
+        def poll(name: str) -> pipeline.PollReport:
+            try:
+                return pipeline.poll_feed(runtime, name, dispatch)
+            except AlertsError as exc:
+                return pipeline.PollReport(name, "failed", error=str(exc))
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        reports = list(pool.map(poll, feeds))
-    pipeline.send_digests(runtime, dispatch)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            reports = list(pool.map(poll, feeds))
+        pipeline.send_digests(runtime, dispatch)
+        runtime.store.liveness.release()  # before Redis stops: nothing is left claimed
+    finally:
+        if instance:
+            instance.stop()
     for report in reports:
         detail = report.error or f"{report.items} items, {report.new} new, {report.alerts} alerts"
         print(f"{report.feed}: {report.status}: {detail}")
