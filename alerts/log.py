@@ -89,7 +89,7 @@ def configure(
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.captureWarnings(True)
-    for noisy in ("apprise", "kombu", "amqp", "celery.beat", "celery.worker.strategy", "celery.app.trace"):
+    for noisy in ("apprise", "kombu", "amqp", "celery.beat", "celery.worker.strategy", "celery.worker.request", "celery.app.trace"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -41,6 +41,10 @@ def _make_app() -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a Redis outage never makes a worker exit: it waits
         broker_channel_error_retry=True,
+        # tasks running when the broker connection drops keep running (cancelling a send mid-message
+        # would only send it again); their deliveries are the outbox's to finish or hand out again
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        worker_enable_prefetch_count_reduction=False,
         broker_transport_options={"visibility_timeout": 3600},
         beat_scheduler="celery.beat:Scheduler",  # in memory: the tick needs no state file in the cwd
         beat_max_loop_interval=1,
@@ -77,8 +81,12 @@ class QuietBrokerOutage(logging.Filter):
     heartbeat, :mod:`alerts.state.liveness`)."""
 
     MARKERS = ("Cannot connect to", "Connection to broker lost", "Connection error", "Trying again in")
+    # Celery's warning after every reconnect; the choice it asks for is made (keep running tasks)
+    SETTLED = "worker_cancel_long_running_tasks_on_connection_loss"
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "py.warnings" and self.SETTLED in str(record.args or record.msg):
+            return False
         if not record.name.startswith(("celery", "kombu")) or not self._about_the_broker(record):
             return True
         if not logging.getLogger().isEnabledFor(logging.DEBUG):

@@ -28,6 +28,11 @@ class WorkerProcess:
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The environment the worker runs with."""
+        return self._env
+
     def start(self) -> WorkerProcess:
         """Start the worker and return once it logs that it is ready."""
         log = self.log_path.open("ab")
