@@ -54,6 +54,11 @@ def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
+# libraries that log every task or send at info: their warnings and errors are enough
+_NOISY = ["apprise", "kombu", "amqp", "celery.beat", "celery.app.trace"]
+_NOISY += ["celery.worker.strategy", "celery.worker.request"]
+
+
 def configure(
     level: str = "INFO", json: bool | None = None, filters: Iterable[logging.Filter] = ()
 ) -> None:
@@ -89,7 +94,7 @@ def configure(
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.captureWarnings(True)
-    for noisy in ("apprise", "kombu", "amqp", "celery.beat", "celery.worker.strategy", "celery.worker.request", "celery.app.trace"):
+    for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -3,6 +3,7 @@ restarted, one deliver process SIGKILLed while the rest live, and Redis stopped 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -49,10 +50,8 @@ def _kill_everything(service: WorkerProcess) -> None:
     root = psutil.Process(service.pid)
     processes = [*root.children(recursive=True), root]
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(processes, timeout=10)
 
 
@@ -139,7 +138,7 @@ def test_redis_stopped_for_30_s_the_service_stays_up_and_alerts_every_item_once(
             _publish(feed_server, [title])
         redis_process = embedded_redis.start(port, data)
         expected = ["Breaking: before the outage", *during]
-        wait_for(lambda: set(webhook.titles()) >= set(expected), timeout=90, what="every alert after recovery")
+        wait_for(lambda: set(webhook.titles()) >= set(expected), timeout=90, what="every alert, after")
         time.sleep(5)
         text = service.text()
         assert Counter(webhook.titles()) == Counter(expected), "each item exactly once"
