@@ -332,9 +332,17 @@ def jobs_for(snapshot: Snapshot, alerts: Sequence[Alert]) -> list[tuple[Alert, s
 
 def send_digests(runtime: Runtime, dispatch: Dispatch, now: float | None = None) -> int:
     """Hand on one digest per subscriber whose held alerts are due; returns how many."""
-    ready = digests.due_digests(runtime.store.pacing, now)
-    if ready:
+    pacing = runtime.store.pacing
+    ready = digests.due_digests(pacing, now)
+    if not ready:
+        return 0
+    subscribers = [alert.subscriber for alert in ready]
+    try:
         dispatch(jobs_for(runtime.live.current(), ready))
+    except Exception:  # not recorded: held again, due now (and, if this process dies, reaped)
+        pacing.give_back(subscribers, time.time())
+        raise
+    pacing.digested(subscribers)
     return len(ready)
 
 

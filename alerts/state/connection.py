@@ -32,7 +32,9 @@ def _read(name: str) -> str:
 
 @cache
 def _source(name: str) -> str:
-    prelude = _read(PRELUDE).replace("$OWNED", keys.OWNED).replace("$OUTBOX_RECORD", keys.OUTBOX_RECORD)
+    prelude = _read(PRELUDE)
+    for constant in ("OWNED", "OUTBOX_RECORD", "HELD_TAKEN", "HELD_DUE", "HELD"):  # longest first
+        prelude = prelude.replace(f"${constant}", getattr(keys, constant))
     return prelude + "\n" + _read(name)
 
 

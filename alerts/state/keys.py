@@ -46,11 +46,19 @@ def host_slots(host: str) -> str:
 
 
 HELD_DUE = PREFIX + "held:due"  # ZSET subscriber -> when its held alerts go out as a digest
+HELD = PREFIX + "held:"  # prefix of the HASH per subscriber of its held alerts
+HELD_TAKEN = PREFIX + "held-taken:"  # HASH per subscriber: held alerts a digest is being made of
 
 
 def held(subscriber: str) -> str:
     """A subscriber's held alerts (story -> alert JSON), waiting for a digest."""
-    return PREFIX + "held:" + subscriber
+    return HELD + subscriber
+
+
+def held_taken(subscriber: str) -> str:
+    """A subscriber's held alerts taken for a digest whose deliveries are not recorded yet (its
+    maker's, until then: given back if that process dies)."""
+    return HELD_TAKEN + subscriber
 
 
 def recent(subscriber: str) -> str:

@@ -37,7 +37,7 @@ class Store:
         self.feeds = FeedStates(client)
         self.schedule = Schedule(client)
         self.deliveries = Deliveries(client, self.liveness)
-        self.pacing = PacingState(client)
+        self.pacing = PacingState(client, self.liveness)
         self.rates = RateBuckets(client)
         self.websub = WebSubState(client)
         self.articles = ArticleCache(client)

@@ -210,3 +210,31 @@ def test_a_process_started_on_a_redis_long_up_judges_the_dead_at_once(store: Sto
         assert fresh.liveness.stale() == TIMEOUT
     finally:
         fresh.liveness.release()
+
+
+def test_held_alerts_taken_for_a_digest_by_a_process_that_died_are_given_back(
+    store: Store, other: Store
+) -> None:
+    """A process that took a subscriber's held alerts for a digest and died before recording it:
+    the reaper gives them back, due at once; a recorded digest's taken alerts are gone."""
+    now = time.time()
+    store.pacing.note({}, {"desk": ({"s1": '{"a": 1}'}, now - 1), "ops": ({"s2": '{"b": 2}'}, now - 1)}, now)
+    assert store.pacing.pop_held(now) == {"desk": {"s1": '{"a": 1}'}, "ops": {"s2": '{"b": 2}'}}
+    store.pacing.digested(["ops"])
+    assert other.pacing.pop_held(now) == {}, "taken: no second digest"
+    dead = store.liveness.owner
+    store.liveness._stop.set()
+    store.client.zadd(keys.WORKERS, {dead: time.time() - 60})
+    assert [r.deliveries for r in other.liveness.reap(now)] == [1]
+    assert other.pacing.pop_held(now + 1) == {"desk": {"s1": '{"a": 1}'}}, (
+        "given back, and only the unrecorded"
+    )
+
+
+def test_a_digest_that_could_not_be_recorded_is_held_again(store: Store) -> None:
+    """give_back(): the taken alerts are held again, due now, for the next round."""
+    now = time.time()
+    store.pacing.note({}, {"desk": ({"s1": '{"a": 1}'}, now - 1)}, now)
+    assert store.pacing.pop_held(now) == {"desk": {"s1": '{"a": 1}'}}
+    store.pacing.give_back(["desk"], now)
+    assert store.pacing.pop_held(now) == {"desk": {"s1": '{"a": 1}'}}

@@ -6,6 +6,9 @@
 -- so no one declares the others dead in the first seconds after Redis comes back.
 local OWNED = '$OWNED'
 local OUTBOX_RECORD = '$OUTBOX_RECORD'
+local HELD = '$HELD'
+local HELD_TAKEN = '$HELD_TAKEN'
+local HELD_DUE = '$HELD_DUE'
 
 local function server_now()
   local t = redis.call('TIME')
@@ -39,4 +42,16 @@ local function let_go(id, owner)
   local record = OUTBOX_RECORD .. id
   if redis.call('HGET', record, 'owner') == owner then redis.call('HDEL', record, 'owner') end
   redis.call('SREM', OWNED .. owner, id)
+end
+
+-- Held alerts taken for a subscriber's digest go back to its held alerts, due at ``now`` (their
+-- digest's maker died, or could not record it).
+local function give_back(subscriber, now)
+  local taken = HELD_TAKEN .. subscriber
+  local fields = redis.call('HGETALL', taken)
+  if #fields == 0 then return 0 end
+  for i = 1, #fields, 2 do redis.call('HSET', HELD .. subscriber, fields[i], fields[i + 1]) end
+  redis.call('DEL', taken)
+  redis.call('ZADD', HELD_DUE, now, subscriber)
+  return 1
 end

@@ -1,6 +1,6 @@
 -- Reap dead worker processes: each one's deliveries are due at once (one that was being sent is
--- retrying: its sender is gone), and the process leaves the workers zset, so every claim, lock and
--- slot it still holds is free. KEYS[1]: the workers zset, KEYS[2]: the due zset. ARGV: now (for
+-- retrying: its sender is gone), held alerts it took for a digest go back (due at once), and the
+-- process leaves the workers zset, so every claim, lock and slot it still holds is free. KEYS[1]: the workers zset, KEYS[2]: the due zset. ARGV: now (for
 -- the due zset), then either 'stale' and STALE (every owner whose last beat is older) and a limit,
 -- or 'owner' and one owner (a process releasing itself on a clean stop).
 -- Returns [owner, deliveries due again, ...].
@@ -16,7 +16,9 @@ for _, owner in ipairs(owners) do
   local n = 0
   for _, id in ipairs(redis.call('SMEMBERS', OWNED .. owner)) do
     local record = OUTBOX_RECORD .. id
-    if redis.call('HGET', record, 'owner') == owner then
+    if string.sub(id, 1, 5) == 'held:' then
+      n = n + give_back(string.sub(id, 6), tonumber(ARGV[1]))
+    elseif redis.call('HGET', record, 'owner') == owner then
       redis.call('HDEL', record, 'owner')
       if redis.call('HGET', record, 'state') == 'sending' then
         redis.call('HSET', record, 'state', 'retrying')
