@@ -23,7 +23,9 @@ class Settings:
     """Process settings; :meth:`from_env` reads them, tests build them directly."""
 
     config_dir: Path
-    redis_url: str | None  # None: localhost:6379 if it answers, else a private Redis (alerts run/once)
+    # None: the running private Redis, else localhost:6379 if it answers, else (alerts run/once) a
+    # private one started; "embedded": always the private one (alerts.service.cli._redis_url)
+    redis_url: str | None
     dedupe_window: int = 48 * 3600
     host_concurrency: int = 2
     websub_url: str | None = None  # public base URL of the WebSub callback server (None: no WebSub)
