@@ -58,6 +58,8 @@ class Feed:
     enrich: bool = False  # fetch linked article pages for metadata
     enrich_budget: float = 2.0  # the most enrichment may delay an alert, seconds
     silence: float | None = None  # unhealthy after this long without new items (None: from gaps; 0: never)
+    allow_private: bool = False  # redirects (and content links) of this feed may reach private addresses
+    allow_insecure_hub: bool = False  # its WebSub hub may be plain http (hub.secret sent in the clear)
 
 
 @dataclass(frozen=True, slots=True)

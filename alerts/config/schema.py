@@ -95,6 +95,8 @@ class FeedSpec(_Strict):
     backfill: int = Field(default=0, ge=0)
     lang: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
     silence: Annotated[float | None, BeforeValidator(_silence)] = None
+    allow_private: bool = False
+    allow_insecure_hub: bool = False
 
     @field_validator("url")
     @classmethod
@@ -183,6 +185,8 @@ class FeedSpec(_Strict):
             enrich=self.enrich,
             enrich_budget=self.enrich_budget,
             silence=self.silence,
+            allow_private=self.allow_private,
+            allow_insecure_hub=self.allow_insecure_hub,
         )
 
 

@@ -43,6 +43,8 @@ class Settings:
     poll_concurrency: int = 16  # threads of the poll worker of `alerts run`
     deliver_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)  # its deliver processes
     rates: ratelimit.Rates = field(default_factory=lambda: dict(ratelimit.DEFAULTS))
+    # URLs from feed content (item links, hubs, redirects) may reach private addresses (tests, labs)
+    allow_private_addresses: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,4 +76,10 @@ class Settings:
                 name: ratelimit.parse_rate(env.get(f"ALERTS_RATE_{name}"), default)
                 for name, default in ratelimit.DEFAULT_RATES.items()
             },
+            allow_private_addresses=_flag(env.get("ALERTS_ALLOW_PRIVATE_ADDRESSES")),
         )
+
+
+def _flag(value: str | None) -> bool:
+    """An on/off environment variable: true, 1, yes or on (any case) is on."""
+    return (value or "").strip().lower() in ("true", "1", "yes", "on")
