@@ -25,6 +25,7 @@ import apprise.decorators
 import requests
 from apprise.plugins.telegram import NotifyTelegram
 
+from alerts import log
 from alerts.errors import DeliveryError
 
 TELEGRAM_API = NotifyTelegram.notify_url  # Telegram's own Bot API
@@ -126,9 +127,11 @@ def _scheme_only(url: str) -> str:
 
 
 def _privacy(plugin: Any, url: str) -> str:
+    """Apprise's privacy form of the URL, with every value that came from ``${ENV}`` masked too (a
+    Telegram chat id, an ntfy user: Apprise shows those, and they end up in history)."""
     if plugin is None:
         return f"{_scheme_only(url)}://***"
-    return str(plugin.url(privacy=True)).split("?", 1)[0]
+    return log.redact(str(plugin.url(privacy=True)).split("?", 1)[0])
 
 
 def url_problem(url: str) -> str | None:
@@ -140,9 +143,13 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=65536)
 def private(url: str) -> str:
-    """``url`` with its secrets masked, as Apprise prints it (safe to log)."""
+    """``url`` with its secrets masked, as Apprise prints it (safe to log and to keep in history)."""
+    return log.redact(_apprise_private(url))
+
+
+@functools.lru_cache(maxsize=65536)
+def _apprise_private(url: str) -> str:
     return _privacy(_instantiate(url), url)
 
 

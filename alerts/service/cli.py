@@ -308,6 +308,7 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
         e for e in deliveries.history(since) if not args.subscriber or e.get("subscriber") == args.subscriber
     ]
     for entry in entries:
+        entry["target"] = log.redact(entry.get("target", ""))  # entries older than the masking
         if args.json:
             print(json.dumps(entry, ensure_ascii=False))
             continue
