@@ -190,10 +190,11 @@ class Liveness:
         self._steady_since = None
         if self._down_since is None:
             self._down_since = now
-            self._event("redis.unavailable", error=str(exc), level="warning")
+            # a process that never reached Redis says so itself: nobody else may know its REDIS_URL
+            self._event("redis.unavailable", error=str(exc), level="warning", loud=not self._last_ok)
 
-    def _event(self, event: str, level: str = "info", **fields: object) -> None:
-        emit = getattr(_logger, level if self.report else "debug")
+    def _event(self, event: str, level: str = "info", loud: bool = False, **fields: object) -> None:
+        emit = getattr(_logger, level if self.report or loud else "debug")
         emit(event, owner=self._owner, **fields)
 
     def _run_deferred(self) -> None:

@@ -238,3 +238,16 @@ def test_a_digest_that_could_not_be_recorded_is_held_again(store: Store) -> None
     assert store.pacing.pop_held(now) == {"desk": {"s1": '{"a": 1}'}}
     store.pacing.give_back(["desk"], now)
     assert store.pacing.pop_held(now) == {"desk": {"s1": '{"a": 1}'}}
+
+
+def test_a_process_that_never_reached_redis_says_so_itself() -> None:
+    """A worker started with a REDIS_URL nothing answers logs one warning (no beat may know of it);
+    one that loses Redis later leaves the announcement to the beat (``report``)."""
+    from structlog.testing import capture_logs
+
+    store = Store.from_url(f"redis://127.0.0.1:{embedded_redis.free_port()}/0")
+    with capture_logs() as logs:
+        store.liveness.start()
+        store.liveness._beat("join")
+    assert [(e["event"], e["log_level"]) for e in logs] == [("redis.unavailable", "warning")]
+    store.liveness._stop.set()
