@@ -271,7 +271,7 @@ def test_send_test_failure_prints_private_url_and_exits_1(config_dir: Path, webh
     assert len(lines) == 2
     # Apprise's private form (user:****@) is then masked again by log.redact (user:***@).
     port = closed.rsplit(":", 1)[1].split("/")[0]
-    assert channels.private(closed) == f"json://user:****@127.0.0.1:{port}/hook"
+    assert channels.private(closed) == f"json://user:***@127.0.0.1:{port}/hook"
     assert lines[0].startswith(f"FAILED  {log.redact(channels.private(closed))}: ")
     assert "Connection error" in lines[0]
     assert lines[1] == f"ok      {webhook.apprise_url}"
