@@ -16,8 +16,12 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+")
-# C0 controls that str.split does not treat as space, zero-width space, bidi marks and embeddings, BOM.
-_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1b\x7f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# What untrusted text loses: the C0 and C1 controls that str.split does not treat as space (tab, line
+# breaks, the separators \x1c-\x1f and NEL are space), DEL, zero-width space, the bidi embeddings and
+# overrides (U+202A-U+202E) and isolates (U+2066-U+2069), which can make "txt.exe" show as "exe.txt"
+# or reorder a headline, and the BOM. The marks LRM, RLM and ALM (U+200E, U+200F, U+061C) and ZWJ/ZWNJ
+# stay: Arabic and Persian text uses them legitimately.
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 _FOLD = str.maketrans(
     {
@@ -86,8 +90,13 @@ def digest(value: str) -> str:
 
 
 def clean(text: str) -> str:
-    """``text`` without invisible controls and bidi marks, whitespace collapsed to single spaces."""
+    """``text`` on one line: without controls and bidi embeddings, whitespace collapsed to single spaces."""
     return " ".join(_INVISIBLE.sub("", text).split())
+
+
+def visible(text: str) -> str:
+    """``text`` without controls and bidi embeddings, its whitespace kept (for links)."""
+    return _INVISIBLE.sub("", text)
 
 
 def truncate(text: str, limit: int) -> str:

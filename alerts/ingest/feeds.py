@@ -5,7 +5,10 @@ path; feedparser (10-25x slower here, more forgiving about encodings and odd doc
 the fast path would misread: documents :func:`~alerts.ingest.feedcheck.fast_path_hazard` flags
 (undeclared entities, ill-formed XML, namespaced shadowing, xhtml, xml:base, a contrary HTTP
 charset), and those on which fastfeedparser raises, yields no usable item, or leaves undecodable
-bytes (U+FFFD) in the text. Only :class:`FeedParseError` escapes.
+bytes (U+FFFD) in the text. Before either, a document whose DTD declares entities (the billion laughs,
+external entities) is refused with :class:`EntitiesRefused`. Items are built by
+:func:`alerts.ingest.markup.feed_item`, which cleans and caps their text for every source kind. Only
+:class:`FeedParseError` escapes (EntitiesRefused is one, and a :class:`FeedRejected` too).
 """
 
 from __future__ import annotations
@@ -26,15 +29,17 @@ import fastfeedparser
 import feedparser
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-from alerts.errors import FeedParseError
+from alerts.errors import FeedParseError, FeedRejected
 from alerts.ingest.charset import undeclared_as_utf8, utf8_read_as_latin1, windows_1252_controls
 from alerts.ingest.dates import parse_time
-from alerts.ingest.feedcheck import fast_path_hazard
+from alerts.ingest.feedcheck import declared_entity, fast_path_hazard
+from alerts.ingest.markup import SUMMARY_LIMIT, TITLE_LIMIT, feed_item
 from alerts.models import FeedItem
-from alerts.text import truncate
+from alerts.text import clean, truncate
 
-SUMMARY_LIMIT = 1000
-TITLE_LIMIT = 200  # the title made from the summary of an item that has none (RSS allows it)
+__all__ = ["SUMMARY_LIMIT", "SUMMARY_TITLE_LIMIT", "TITLE_LIMIT", "EntitiesRefused", "parse_feed"]
+
+SUMMARY_TITLE_LIMIT = 200  # the title made from the summary of an item that has none (RSS allows it)
 _MESSAGE_LIMIT = 160
 _BLOCK_TAGS = (
     "address", "article", "blockquote", "br", "dd", "div", "dt", "figcaption", "figure", "footer",
@@ -53,18 +58,33 @@ _NOISE = re.compile(r"^<unknown>:\d+:\d+: | \(first \d+ chars:.*$")
 _local = threading.local()
 
 
+class EntitiesRefused(FeedRejected, FeedParseError):
+    """Raised for a document whose DTD declares XML entities: refused, never parsed.
+
+    A FeedRejected (the document will not become safe by asking again) and a FeedParseError (no feed
+    could be read), so the poll records and logs it as ``feed.failed`` like any unreadable body.
+    """
+
+
 def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> list[FeedItem]:
     """Parse RSS 0.9x/1.0/2.0, RDF, Atom or JSON Feed bytes into normalised items.
 
     Items keep the document order (newest first in news feeds). A well-formed feed without items
     gives []; an empty body, or a broken or non-feed document with no usable item, raises
-    :class:`FeedParseError`. ``content_type`` is the HTTP header, whose charset counts.
+    :class:`FeedParseError`; a document that declares XML entities, :class:`EntitiesRefused`.
+    ``content_type`` is the HTTP header, whose charset counts.
     """
     if not body or not body.strip():
         raise FeedParseError("empty body")
     is_json = body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
     if not is_json:
         body = undeclared_as_utf8(body, content_type)
+        if (entity := declared_entity(body)) is not None:
+            named = f": {_brief(repr(entity))} in its DOCTYPE" if entity else ""
+            raise EntitiesRefused(
+                f"the document declares XML entities (billion laughs / XXE){named};"
+                " refused as defusedxml does"
+            )
     hazard = None if is_json else fast_path_hazard(body, content_type)
     tolerant: tuple[list[FeedItem], Any] | None = None
     if hazard:
@@ -162,13 +182,13 @@ def _items(
         summary = _summary(_raw_summary(entry, fast))
         if not title and not link and not summary:
             continue
-        title = title or truncate(summary, TITLE_LIMIT)
+        title = title or truncate(summary, SUMMARY_TITLE_LIMIT)
         raw_id = entry.get("id")
         guid = str(raw_id).strip() if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else ""
         if fast and guid == raw_link and not _SCHEME.match(guid):
             guid = ""  # fastfeedparser copies a missing guid from the link: the absolute link is the id
         items.append(
-            FeedItem(
+            feed_item(
                 id=guid or link or "sha1:" + hashlib.sha1(title.encode()).hexdigest(),
                 title=title,
                 summary=summary,
@@ -228,7 +248,7 @@ def _text(value: str) -> str:
     value = _CONTROL.sub("", value)
     if not value.isascii():  # misdecoded text: UTF-8 read as Latin-1, windows-1252 read as Latin-1
         value = windows_1252_controls(utf8_read_as_latin1(value))
-    return " ".join(value.split())
+    return clean(value)  # the C1 controls left once those are repaired, bidi embeddings, whitespace
 
 
 def _summary(raw: str) -> str:

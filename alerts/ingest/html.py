@@ -23,12 +23,10 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from alerts.errors import FeedParseError
 from alerts.ingest.charset import decode_html
 from alerts.ingest.dates import parse_time
-from alerts.ingest.markup import absolute_url, document_base, node_text, text_id
+from alerts.ingest.markup import TITLE_LIMIT, absolute_url, document_base, feed_item, node_text, text_id
 from alerts.models import FeedItem
 from alerts.text import clean, truncate
 
-SUMMARY_LIMIT = 1000
-TITLE_LIMIT = 1000
 _ATTRIBUTE = re.compile(r"@([A-Za-z_:][-\w:.]*)\s*$")
 _KEYS = ("item", "title", "link", "time", "summary", "categories")
 
@@ -110,10 +108,10 @@ def _item(node: LexborNode, selectors: Selectors, base: str) -> FeedItem | None:
         for match in _matches(node, css):
             if value := _value(match, attr, "categories"):
                 categories.setdefault(value)
-    return FeedItem(
+    return feed_item(
         id=link or text_id(title),
         title=title,
-        summary=truncate(_read(node, selectors.summary, "summary"), SUMMARY_LIMIT),
+        summary=_read(node, selectors.summary, "summary"),
         link=link,
         published=parse_time(_read(node, selectors.time, "time")) if selectors.time else None,
         categories=tuple(categories),

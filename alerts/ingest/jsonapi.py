@@ -23,8 +23,7 @@ from jmespath.parser import ParsedResult
 
 from alerts.errors import FeedParseError
 from alerts.ingest.dates import parse_time
-from alerts.ingest.html import SUMMARY_LIMIT, TITLE_LIMIT
-from alerts.ingest.markup import absolute_url, html_text, text_id
+from alerts.ingest.markup import TITLE_LIMIT, absolute_url, feed_item, html_text, text_id
 from alerts.models import FeedItem
 from alerts.text import truncate
 
@@ -86,12 +85,10 @@ def parse_json_api(body: bytes, base_url: str, mapping: JsonMapping) -> list[Fee
             continue
         link = absolute_url(_scalar(_search(mapping.link, entry)), base_url) if mapping.link else None
         raw_id = _scalar(_search(mapping.id, entry)) if mapping.id else ""
-        item = FeedItem(
+        item = feed_item(
             id=raw_id or link or text_id(title),
             title=title,
-            summary=truncate(_text(_search(mapping.summary, entry)), SUMMARY_LIMIT)
-            if mapping.summary
-            else "",
+            summary=_text(_search(mapping.summary, entry)) if mapping.summary else "",
             link=link,
             published=parse_time(_search(mapping.time, entry)) if mapping.time else None,
             categories=_categories(_search(mapping.categories, entry)) if mapping.categories else (),

@@ -16,7 +16,7 @@ import pytest
 import alerts.ingest.feeds as parse_module
 from alerts.errors import FeedParseError
 from alerts.ingest.feedcheck import fast_path_hazard
-from alerts.ingest.feeds import TITLE_LIMIT, parse_feed
+from alerts.ingest.feeds import SUMMARY_TITLE_LIMIT, parse_feed
 from alerts.models import FeedItem
 
 FEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "feeds"
@@ -563,7 +563,7 @@ def test_description_only_items_are_kept_titled_with_their_summary() -> None:
     short, cut = parse_feed(body, BASE)
     assert (short.title, short.summary, short.link) == ("Quake hits north coast",) * 2 + (None,)
     assert short.id == "sha1:" + hashlib.sha1(b"Quake hits north coast").hexdigest()
-    assert cut.id == "urn:2" and len(cut.title) <= TITLE_LIMIT and cut.title.endswith("…")
+    assert cut.id == "urn:2" and len(cut.title) <= SUMMARY_TITLE_LIMIT and cut.title.endswith("…")
     assert long.startswith(cut.title[:-1]) and long[len(cut.title) - 1] == " "
 
 
