@@ -19,7 +19,10 @@ import structlog
 _secrets: set[str] = set()
 _MIN_SECRET = 4
 _PATTERNS = (
-    re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b"),  # Telegram bot token
+    # A Telegram bot token (bot id, colon, 35-character secret): bare, in a tgram:// URL, or right after
+    # "bot" in an API path ("POST /bot123456789:AA.../sendMessage" in urllib3's DEBUG lines), its colon
+    # possibly percent-encoded. Not in the middle of a longer number or word.
+    re.compile(r"(?:(?<=[Bb]ot)|(?<![A-Za-z0-9_]))\d{6,12}(?::|%3[Aa])[A-Za-z0-9_-]{30,}"),
     re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]+)@"),  # user:password@ in any URL
 )
 
@@ -59,9 +62,7 @@ _NOISY = ["apprise", "kombu", "amqp", "celery.beat", "celery.app.trace"]
 _NOISY += ["celery.worker.strategy", "celery.worker.request"]
 
 
-def configure(
-    level: str = "INFO", json: bool | None = None, filters: Iterable[logging.Filter] = ()
-) -> None:
+def configure(level: str = "INFO", json: bool | None = None, filters: Iterable[logging.Filter] = ()) -> None:
     """Route structlog and stdlib logging through one chain at ``level``; JSON unless stderr is a
     terminal. ``filters`` see every stdlib record first (to drop or demote a library's noise)."""
     level = level.upper()
