@@ -62,7 +62,7 @@ class EntitiesRefused(FeedRejected, FeedParseError):
     """Raised for a document whose DTD declares XML entities: refused, never parsed.
 
     A FeedRejected (the document will not become safe by asking again) and a FeedParseError (no feed
-    could be read), so the poll records and logs it as ``feed.failed`` like any unreadable body.
+    could be read): the poll records it as a failure and logs it as ``feed.rejected`` with the reason.
     """
 
 

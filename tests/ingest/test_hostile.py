@@ -262,10 +262,10 @@ def test_no_shared_feed_is_refused_and_only_the_suites_entity_documents_are() ->
     ]
 
 
-def test_a_poll_of_a_billion_laughs_feed_fails_and_logs_the_reason(
+def test_a_poll_of_a_billion_laughs_feed_is_rejected_with_the_reason(
     feed_server: FeedServer, config_dir: Path, redis_url: str
 ) -> None:
-    """The poll records the failure (feed health) and logs feed.failed naming the reason."""
+    """The poll records the failure (feed health) and logs feed.rejected naming the reason."""
     feed_server.feed("wire").raw = BILLION_LAUGHS.encode()
     write_config(
         config_dir,
@@ -278,7 +278,8 @@ def test_a_poll_of_a_billion_laughs_feed_fails_and_logs_the_reason(
     with capture_logs() as logs:
         report = pipeline.poll_feed(runtime, "wire", jobs.extend)
     assert report.status == "failed" and "declares XML entities" in (report.error or "")
-    (failed,) = [event for event in logs if event["event"] == "feed.failed"]
+    assert not [event for event in logs if event["event"] == "feed.failed"]
+    (failed,) = [event for event in logs if event["event"] == "feed.rejected"]
     assert failed["error_type"] == "EntitiesRefused" and "billion laughs" in failed["error"]
     assert "declares XML entities" in runtime.store.feeds.get("wire")["last_error"]
     assert jobs == []
