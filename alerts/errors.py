@@ -8,6 +8,7 @@ AlertsError
 │   └── DeliveryError        a channel refused or could not be reached
 └── PermanentError           retrying will not help: log and drop
     ├── FeedRejected         the server answered in a way that will not change (4xx, too big)
+    │   └── AddressRefused   a URL from content (or a redirect) leads to a private or reserved address
     ├── FeedParseError       the body is not a feed any parser can read
     └── UnknownTarget        a task named a subscriber, URL or feed that the config lacks
 """
@@ -65,6 +66,20 @@ class PermanentError(AlertsError):
 
 class FeedRejected(PermanentError):
     """Raised when a feed server answers with a client error or a body over the size cap."""
+
+
+class AddressRefused(FeedRejected):
+    """Raised, before any connection, when a URL from feed content or a redirect would reach a
+    loopback, private, link-local, CGNAT, multicast, reserved or unspecified address."""
+
+    def __init__(self, message: str, host: str, address: str, reason: str) -> None:
+        super().__init__(message)
+        self.host = host
+        self.address = address
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.host, self.address, self.reason))
 
 
 class FeedParseError(PermanentError):

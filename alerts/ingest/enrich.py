@@ -1,8 +1,13 @@
 """Article enrichment: category, keywords, author, time and region from the pages new items link to.
 
-Article pages are fetched concurrently, within the feed's ``enrich_budget`` (default 2 s): what
-arrives in time is used for matching; what is late is not waited for. Parsed metadata is cached
-in Redis for a day, so an item seen again, or linked from several feeds, costs one fetch.
+Article pages are fetched concurrently, at most :data:`MAX_PAGES` per poll (the newest items' first;
+the rest go out unenriched, counted in one ``feed.enrich_capped`` line), and the feed's
+``enrich_budget`` (default 2 s) is a deadline for the poll's whole enrichment: what arrives in time
+is used for matching; what is late is not waited for. Item links come from content, so each is
+checked (:mod:`alerts.ingest.addresses`): a link to a private or reserved address is not fetched
+(one ``fetch.refused`` line) and its item goes out unenriched, unless the feed says
+``allow_private: true``. Parsed metadata is cached in Redis for a day, so an item seen again, or
+linked from several feeds, costs one fetch.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from datetime import datetime
 from typing import Protocol
 
 from alerts import log
-from alerts.errors import AlertsError
+from alerts.errors import AddressRefused, AlertsError
 from alerts.ingest.article import ArticleMeta, parse_article
-from alerts.ingest.fetch import FetchResult, Limits, Validators, fetch_many
+from alerts.ingest.fetch import AddressPolicy, FetchResult, Limits, Validators, fetch_many
+from alerts.ingest.markup import bounded
 from alerts.models import Feed, FeedItem
 
 CACHE_TTL = 24 * 3600
 ARTICLE_MAX_BYTES = 2 * 1024 * 1024
+MAX_PAGES = 20  # article pages fetched per poll of one feed
 _logger = log.get("alerts.enrich")
 
 
@@ -34,22 +41,28 @@ class Cache(Protocol):
 
 
 def enrich(items: Sequence[FeedItem], feed: Feed, cache: Cache) -> list[FeedItem]:
-    """``items`` with metadata from their article pages merged in (unchanged when it is late)."""
-    linked = [item.link for item in items if item.link]
-    if not feed.enrich or not linked:
+    """``items`` with metadata from their article pages merged in (unchanged when it is late, over
+    the cap of pages, or refused); returns within about ``feed.enrich_budget``."""
+    if not feed.enrich or not any(item.link for item in items):
         return list(items)
     started = time.monotonic()
-    urls = list(dict.fromkeys(linked))
+    deadline = started + feed.enrich_budget
+    urls = list(dict.fromkeys(item.link for item in _newest_first(items) if item.link))
     metas = _cached(cache, urls)
     missing = [url for url in urls if url not in metas]
-    if missing:
-        budget = feed.enrich_budget
+    fetched, capped = missing[:MAX_PAGES], missing[MAX_PAGES:]
+    if capped:
+        _logger.info("feed.enrich_capped", feed=feed.name, fetched=len(fetched), unenriched=len(capped))
+    left = deadline - time.monotonic()
+    if fetched and left > 0:
         limits = Limits(
-            connect_timeout=budget, read_timeout=budget, total_timeout=budget, max_bytes=ARTICLE_MAX_BYTES
+            connect_timeout=left, read_timeout=left, total_timeout=left, max_bytes=ARTICLE_MAX_BYTES
         )
-        for url, result in zip(
-            missing, fetch_many([(u, Validators()) for u in missing], limits), strict=True
-        ):
+        policy = AddressPolicy.feed_content(feed)
+        results = fetch_many([(u, Validators()) for u in fetched], limits, policy, budget=left)
+        for url, result in zip(fetched, results, strict=True):
+            if isinstance(result, AddressRefused):
+                continue  # logged once as fetch.refused
             if not isinstance(result, FetchResult):
                 _logger.info("item.enrich_skipped", feed=feed.name, link=url, error=str(result))
                 continue
@@ -70,15 +83,25 @@ def enrich(items: Sequence[FeedItem], feed: Feed, cache: Cache) -> list[FeedItem
     return [merge(item, metas[item.link]) if item.link in metas else item for item in items]
 
 
+def _newest_first(items: Sequence[FeedItem]) -> list[FeedItem]:
+    """By published time, newest first; undated items last, in document order."""
+    return sorted(
+        items, key=lambda item: item.published.timestamp() if item.published else float("-inf"), reverse=True
+    )
+
+
 def merge(item: FeedItem, meta: ArticleMeta) -> FeedItem:
-    """The item completed by its page: categories (category, keywords, region), time, summary."""
+    """The item completed by its page: categories (category, keywords, region), time, summary; what
+    the page adds is cleaned and capped as a reader's text is (:func:`~alerts.ingest.markup.bounded`)."""
     categories = [*item.categories, *(c for c in (meta.category, *meta.keywords, meta.region) if c)]
-    return dataclasses.replace(
-        item,
-        title=item.title or meta.title or "",
-        summary=item.summary or meta.description or "",
-        published=item.published or meta.published,
-        categories=tuple(dict.fromkeys(categories)),
+    return bounded(
+        dataclasses.replace(
+            item,
+            title=item.title or meta.title or "",
+            summary=item.summary or meta.description or "",
+            published=item.published or meta.published,
+            categories=tuple(dict.fromkeys(categories)),
+        )
     )
 
 

@@ -2,7 +2,12 @@
 statuses mean, ``Cache-Control: max-age`` and the ``Link`` header, on top of :mod:`alerts.ingest.http`.
 
 Every failure leaves as :class:`~alerts.errors.FetchError` (worth retrying; :class:`HttpStatusError`
-carries the server's Retry-After) or :class:`~alerts.errors.FeedRejected` (will not change).
+carries the server's Retry-After) or :class:`~alerts.errors.FeedRejected` (will not change;
+:class:`~alerts.errors.AddressRefused` when the URL or a redirect leads to a restricted address).
+
+:func:`fetch_one` polls a feed: its URL is the admin's, requested as written, and its redirects are
+checked (:data:`FEED_URL`, or :meth:`AddressPolicy.feed_url` to carry the feed's ``allow_private``).
+:func:`fetch_many` fetches URLs from content (item links): each is checked, and its redirects.
 """
 
 from __future__ import annotations
@@ -13,9 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.errors import FeedRejected, FetchError
-from alerts.ingest.http import Limits, Response, get_many, get_one, parse_retry_after
+from alerts.ingest.addresses import AddressPolicy
+from alerts.ingest.http import CONTENT, Limits, Response, get_many, get_one, parse_retry_after
 
-__all__ = ["ACCEPT", "FetchResult", "HttpStatusError", "Limits", "Validators", "fetch_many", "fetch_one"]
+__all__ = [
+    "ACCEPT",
+    "CONTENT",
+    "FEED_URL",
+    "AddressPolicy",
+    "FetchResult",
+    "HttpStatusError",
+    "Limits",
+    "Validators",
+    "fetch_many",
+    "fetch_one",
+]
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json, "
@@ -25,6 +42,7 @@ ACCEPT_ENCODING = "gzip, deflate"
 _RETRY_STATUSES = frozenset({408, 429})
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _NO_CACHE = re.compile(r"\bno-(?:cache|store)\b", re.IGNORECASE)
+FEED_URL = AddressPolicy(trusted_url=True, source="feed")  # a feed URL the admin wrote
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +81,28 @@ class HttpStatusError(FetchError):
         return (type(self), (str(self), self.status, self.url, self.retry_after))
 
 
-def fetch_one(url: str, validators: Validators = Validators(), limits: Limits = Limits()) -> FetchResult:
-    """GET ``url`` conditionally; raises FetchError (retry later) or FeedRejected (drop)."""
-    return _result(get_one(url, _request_headers(validators), limits), validators, limits)
+def fetch_one(
+    url: str,
+    validators: Validators = Validators(),
+    limits: Limits = Limits(),
+    policy: AddressPolicy = FEED_URL,
+) -> FetchResult:
+    """GET the feed URL ``url`` conditionally; raises FetchError (retry later) or FeedRejected (drop)."""
+    return _result(get_one(url, _request_headers(validators), limits, policy), validators, limits)
 
 
 def fetch_many(
-    urls_and_validators: Sequence[tuple[str, Validators]], limits: Limits = Limits()
+    urls_and_validators: Sequence[tuple[str, Validators]],
+    limits: Limits = Limits(),
+    policy: AddressPolicy = CONTENT,
+    budget: float | None = None,
 ) -> list[FetchResult | FetchError | FeedRejected]:
-    """Every fetch at once: one result or error per input, in order."""
+    """Every fetch at once: one result or error per input, in order; with a ``budget`` (seconds), the
+    call ends by then and what is not done is a FetchError."""
     requests = [(url, _request_headers(validators)) for url, validators in urls_and_validators]
     results: list[FetchResult | FetchError | FeedRejected] = []
-    for answer, (_, validators) in zip(get_many(requests, limits), urls_and_validators, strict=True):
+    answers = get_many(requests, limits, policy, budget)
+    for answer, (_, validators) in zip(answers, urls_and_validators, strict=True):
         if isinstance(answer, Response):
             try:
                 results.append(_result(answer, validators, limits))

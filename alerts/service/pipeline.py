@@ -18,7 +18,8 @@ from alerts import log
 from alerts.delivery import digests, outbox
 from alerts.errors import AlertsError, FeedParseError, FeedRejected, FetchError, UnknownTarget
 from alerts.ingest.enrich import enrich
-from alerts.ingest.fetch import FetchResult, Validators, fetch_one
+from alerts.ingest.feeds import EntitiesRefused
+from alerts.ingest.fetch import AddressPolicy, FetchResult, Validators, fetch_one
 from alerts.ingest.sources import parse_source
 from alerts.matching import alerts as fanout
 from alerts.matching.story import story_keys
@@ -88,7 +89,7 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
     state = store.feeds.get(feed.name)
     validators = Validators(etag=state.get("etag"), last_modified=state.get("last_modified"))
     try:
-        result = fetch_one(feed.url, validators)
+        result = fetch_one(feed.url, validators, policy=AddressPolicy.feed_url(feed))
     except (FetchError, FeedRejected) as exc:
         return _failed(runtime, snapshot, feed, state, exc, dispatch)
     pushed = bool(runtime.settings.websub_url) and subscriptions.live(store, feed.name)
@@ -173,12 +174,12 @@ def _failed(
     exc: AlertsError,
     dispatch: Dispatch,
 ) -> PollReport:
-    """Record and log a failed poll; the feed is re-probed with backoff (or after its Retry-After)."""
+    """Record and log a failed poll; the feed is re-probed with backoff (or after its Retry-After).
+    A document refused unread (it declares XML entities) is logged as ``feed.rejected``."""
     failures, notice = health.failed(runtime.store, feed, state, exc)
     _notify_ops(snapshot, feed, notice, dispatch)
-    _logger.warning(
-        "feed.failed", feed=feed.name, error=str(exc), error_type=type(exc).__name__, failures=failures
-    )
+    event = "feed.rejected" if isinstance(exc, EntitiesRefused) else "feed.failed"
+    _logger.warning(event, feed=feed.name, error=str(exc), error_type=type(exc).__name__, failures=failures)
     return PollReport(feed.name, "failed", error=str(exc))
 
 

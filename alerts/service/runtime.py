@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from alerts.config.settings import Settings
 from alerts.delivery.outbox import Policy
 from alerts.delivery.send import Sender
+from alerts.ingest import http
 from alerts.models import Subscriber
 from alerts.service.live import LiveConfig
 from alerts.state.connection import DEFAULT_URL
@@ -28,6 +29,9 @@ class Runtime:
             sweep_lease=settings.sweep_lease,
         )
         self.sender = Sender(self.store, self.subscribers, self.policy, settings.rates)
+        # URLs from content (item links, hubs, redirects) may reach private addresses only if the
+        # deployment says so (ALERTS_ALLOW_PRIVATE_ADDRESSES); set for this process either way
+        http.allow_private_addresses(settings.allow_private_addresses)
         if settings.telegram_api:
             from alerts.delivery import channels
 

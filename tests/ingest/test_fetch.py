@@ -170,6 +170,16 @@ def _make_app(state: ServerState, bomb: bytes) -> web.Application:
     return app
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed() -> Iterator[None]:
+    """These tests exercise the HTTP mechanics against servers on 127.0.0.1, redirects and content
+    URLs included: private addresses are allowed here (tests/ingest/test_ssrf.py proves the rule)."""
+    before = http.private_addresses_allowed()
+    http.allow_private_addresses(True)
+    yield
+    http.allow_private_addresses(before)
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerState]:
     """An aiohttp.web server on 127.0.0.1 in a thread with its own event loop."""

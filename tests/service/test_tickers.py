@@ -79,7 +79,11 @@ def _setup(
     config_dir: Path, redis_url: str, feed: dict[str, Any], subscriptions: list[dict[str, Any]]
 ) -> Runtime:
     write_config(config_dir, [feed], [{"name": "desk", "notify": [UNREACHABLE]}], subscriptions)
-    return Runtime(Settings(config_dir=config_dir, redis_url=redis_url, dedupe_window=3600))
+    # the site and its article links are on 127.0.0.1: content may reach it here (tests/ingest/test_ssrf.py)
+    settings = Settings(
+        config_dir=config_dir, redis_url=redis_url, dedupe_window=3600, allow_private_addresses=True
+    )
+    return Runtime(settings)
 
 
 def test_ticker_lines_alert_once_even_when_they_rotate_back(
