@@ -1,5 +1,8 @@
 """The WebSub callback server: ``python -m workers.websub`` (``alerts run`` starts it when
-``ALERTS_WEBSUB_URL`` is set). Verified pushes become ``alerts.push`` tasks within milliseconds."""
+``ALERTS_WEBSUB_URL`` is set). Verified pushes become ``alerts.push`` tasks within milliseconds.
+
+Callbacks are ``{ALERTS_WEBSUB_URL}/websub/{feed}/{token}``; the limits (body sizes, requests per
+client IP) are :mod:`alerts.websub.server`'s defaults, held in this process's memory."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from alerts import log
 from alerts.service.supervise import POLL_QUEUE
 from alerts.state.connection import DEFAULT_URL
 from alerts.state.store import Store
-from alerts.websub.server import serve
+from alerts.websub.server import BURST, MAX_BODY, RATE, serve
 from alerts.websub.subscriptions import RedisRegistry
 from workers.app import SETTINGS, app
 
@@ -25,7 +28,15 @@ def main() -> None:
     """Serve the callback application until interrupted."""
     store = Store.from_url(SETTINGS.redis_url or DEFAULT_URL)
     host, _, port = SETTINGS.websub_listen.rpartition(":")
-    log.get("alerts.websub").info("websub.listening", host=host, port=int(port), public=SETTINGS.websub_url)
+    log.get("alerts.websub").info(
+        "websub.listening",
+        host=host,
+        port=int(port),
+        public=SETTINGS.websub_url,
+        max_body=MAX_BODY,
+        rate=RATE,
+        burst=BURST,
+    )
     serve(RedisRegistry(store), on_content, SETTINGS.websub_listen)
 
 

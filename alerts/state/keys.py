@@ -99,3 +99,14 @@ def story_sent(subscriber: str, story_key: str) -> str:
 def websub_attempt(feed: str) -> str:
     """Set while one (re)subscription attempt of a feed is the only one allowed."""
     return WEBSUB + "attempt:" + feed
+
+
+def websub_pending(feed: str, token: str) -> str:
+    """HASH (with an expiry) of one (un)subscription request of a feed waiting for the hub's
+    verification, by the token of its callback."""
+    return WEBSUB + "pending:" + feed + ":" + token
+
+
+def websub_refused(feed: str, hub: str) -> str:
+    """Set while a refusal to subscribe a feed through a hub has been logged recently."""
+    return f"{WEBSUB}refused:{feed}:{digest(hub)}"

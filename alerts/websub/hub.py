@@ -64,16 +64,22 @@ def subscribe_sync(
     mode: str = "subscribe",
     lease_seconds: int | None = 86400,
     timeout: float = 10,
+    *,
+    allow_insecure: bool = False,
 ) -> None:
     """POST the (un)subscription form to ``hub_url``; returns when the hub accepted it (2xx).
 
-    ``hub.secret`` and ``hub.lease_seconds`` are sent only for ``mode="subscribe"``. Redirects are not
-    followed (a redirected POST would lose its form). Raises :class:`HubError` for a non-2xx answer, a
-    timeout or a network error, FeedRejected for an unusable hub URL and ValueError for bad arguments.
-    Safe from any thread; waits at most ``timeout`` + 5 s.
+    ``hub.secret`` and ``hub.lease_seconds`` are sent only for ``mode="subscribe"``; a secret is
+    never sent to a plain-http hub unless ``allow_insecure`` (the feed's ``allow_insecure_hub``).
+    Redirects are not followed (a redirected POST would lose its form). Raises :class:`HubError` for
+    a non-2xx answer, a timeout or a network error, FeedRejected for an unusable hub URL or a secret
+    that would travel in the clear, and ValueError for bad arguments. Safe from any thread; waits at
+    most ``timeout`` + 5 s.
     """
     where = _hub_url(hub_url)  # refuse before any thread or loop is started
     form = _form(mode, topic, callback, secret, lease_seconds)
+    if "hub.secret" in form and not allow_insecure and not where.lower().startswith("https:"):
+        raise FeedRejected(f"refusing to send hub.secret to plain-http hub {where}")
     try:
         status, reason, detail = http.post_form(hub_url, form, timeout, _REASON_CHARS)
     except FetchError as exc:

@@ -1,46 +1,80 @@
 """The WebSub callback server (W3C WebSub §5.3, §7, §8): an aiohttp.web application factory.
 
-Routes (``{feed}`` is a feed name, ``[a-z0-9-]+``):
+Routes (``{feed}`` is a feed name, ``[a-z0-9-]+``; ``{token}`` the random token of one request of
+ours, see :mod:`alerts.websub.protocol`):
 
-* ``GET /websub/{feed}``: the hub's verification of intent. The ``hub.challenge`` is echoed
-  (200, text/plain) only for a subscription we asked for (:func:`~alerts.websub.protocol.verify_intent`),
-  which then becomes active until now + the hub's lease; anything else is 404, so nobody but
-  us can subscribe or unsubscribe our callback. ``hub.mode=denied`` marks the subscription denied.
-* ``POST /websub/{feed}``: content distribution. At most 10 MB is read (413 beyond); the body
-  must carry a valid ``X-Hub-Signature-256`` or ``X-Hub-Signature`` HMAC under the
+* ``GET /websub/{feed}/{token}``: the hub's verification of intent. The ``hub.challenge`` is echoed
+  (200, text/plain) only when ``token`` names a pending request of ours for ``feed``, of the same
+  mode and topic (:func:`~alerts.websub.protocol.verification_problem`); the request is consumed
+  and the subscription becomes active until now + the hub's lease (capped at 10 days), or is
+  forgotten after a confirmed unsubscribe. ``hub.mode=denied`` marks the subscription denied,
+  likewise only for a pending request. Anything else is 404 and changes nothing, so nobody but
+  the hub we asked can subscribe, extend, unsubscribe or deny our callback.
+* ``POST /websub/{feed}/{token}``: content distribution, on the token of the feed's active
+  subscription only (another token of a known feed: 410 Gone, which lets the hub drop that stale
+  subscription; unknown feed: 404). At most ``max_body`` bytes (5 MB) are read (413 beyond);
+  the body must carry a valid ``X-Hub-Signature-256`` or ``X-Hub-Signature`` HMAC under the
   subscription's secret. Valid content is handed to ``on_content(feed, body, headers)`` and
   acknowledged 202; content with a bad or missing signature is acknowledged 202 too, as the
   spec requires, but dropped and logged (``websub.rejected``). If ``on_content`` raises, the
-  answer is 503 so the hub retries. Unknown feed: 404.
+  answer is 503 so the hub retries.
 * ``GET /healthz``: 200 ``ok``.
+
+Every other request is held to a token bucket per client IP (``rate`` per second, ``burst``
+at once, in this process's memory): beyond it, 429 with ``Retry-After``. A verification may
+carry at most :data:`MAX_VERIFICATION_BODY` bytes (413); bodies must arrive within
+:data:`BODY_TIMEOUT` (408). A malformed request is answered (400/404/405/413), never a crash; an
+unexpected failure is logged (``websub.error``) and answered 500, a Redis outage 503. aiohttp's
+own report of a malformed HTTP message (answered 400 by its parser) is demoted to debug.
 
 Registry calls and a plain-function ``on_content`` run in worker threads (a Redis registry or a
 Celery ``.delay()`` may block); a coroutine-function ``on_content`` runs on the server's loop.
 Log events: ``websub.verified``, ``websub.denied``, ``websub.received``, ``websub.rejected``
-(plus ``websub.refused`` for an unconfirmed verification and ``websub.failed`` when
-``on_content`` raises), each with ``feed`` and ``hub``; the secret is never logged.
+(plus ``websub.refused`` for an unconfirmed verification or denial, with its ``reason``,
+``websub.throttled`` once when a client goes over its rate, and ``websub.failed`` when
+``on_content`` raises), each with ``feed`` (and ``hub`` when known); secrets and tokens are
+never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from alerts import log as alerts_log
+from alerts.errors import StoreUnavailable
 from alerts.websub import protocol
-from alerts.websub.protocol import Subscription
+from alerts.websub.protocol import PendingRequest, Subscription
 from alerts.websub.signature import verify
 
-__all__ = ["MAX_BODY", "InMemoryRegistry", "OnContent", "SubscriptionRegistry", "make_app"]
+__all__ = [
+    "BURST",
+    "MAX_BODY",
+    "MAX_VERIFICATION_BODY",
+    "RATE",
+    "InMemoryRegistry",
+    "OnContent",
+    "SubscriptionRegistry",
+    "TokenBuckets",
+    "make_app",
+]
 
-MAX_BODY = 10 * 1024 * 1024
+MAX_BODY = 5 * 1024 * 1024  # a pushed document
+MAX_VERIFICATION_BODY = 1024  # a verification has no body
+BODY_TIMEOUT = 30.0  # seconds a body may take to arrive
+RATE = 20.0  # requests per second per client IP, sustained
+BURST = 200  # requests per client IP at once
+MAX_CLIENTS = 10_000  # buckets kept before idle ones are forgotten
+_BODY_PROBLEMS = {413: "too large", 408: "too slow", 400: "unreadable body"}
 OnContent = Callable[[str, bytes, Mapping[str, str]], Awaitable[None] | None]
 
 
@@ -50,7 +84,7 @@ def _log() -> Any:
 
 
 class SubscriptionRegistry(Protocol):
-    """Where subscriptions live, one per feed; must be safe to call from several threads."""
+    """Where subscriptions and pending requests live; must be safe to call from several threads."""
 
     def get(self, feed: str) -> Subscription | None:
         """The subscription of ``feed``, or None."""
@@ -59,14 +93,35 @@ class SubscriptionRegistry(Protocol):
         """Store ``sub`` (replacing the feed's previous one)."""
 
     def delete(self, feed: str) -> None:
-        """Forget the subscription of ``feed`` (after a confirmed unsubscription)."""
+        """Forget the subscription of ``feed``."""
+
+    def pending(self, feed: str, token: str) -> PendingRequest | None:
+        """The pending request of ``feed`` whose callback has ``token``, or None."""
+
+    def add_pending(self, request: PendingRequest) -> None:
+        """Remember ``request`` until the hub verifies it (or it expires)."""
+
+    def settle(self, request: PendingRequest, outcome: Subscription | None) -> bool:
+        """Atomically consume ``request`` and, if the feed's subscription is still with its hub, make
+        ``outcome`` the subscription (None: forget the subscription if it has the request's token).
+        False, nothing changed but the request consumed, when it was no longer pending or the
+        subscription moved to another hub."""
 
 
 class InMemoryRegistry:
-    """A :class:`SubscriptionRegistry` in a dict, for tests and single-process use."""
+    """A :class:`SubscriptionRegistry` in dicts, for tests and single-process use."""
 
-    def __init__(self, subs: Mapping[str, Subscription] | None = None) -> None:
+    def __init__(
+        self,
+        subs: Mapping[str, Subscription] | None = None,
+        *,
+        pending_ttl: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._subs: dict[str, Subscription] = dict(subs or {})
+        self._pending: dict[tuple[str, str], tuple[PendingRequest, float]] = {}
+        self._ttl = pending_ttl
+        self._clock = clock
         self._lock = threading.Lock()
 
     def get(self, feed: str) -> Subscription | None:
@@ -89,6 +144,117 @@ class InMemoryRegistry:
         with self._lock:
             return list(self._subs.values())
 
+    def pending(self, feed: str, token: str) -> PendingRequest | None:
+        """The unexpired pending request (feed, token), or None."""
+        with self._lock:
+            found = self._pending.get((feed, token))
+            if found is None or found[1] <= self._clock():
+                return None
+            return found[0]
+
+    def add_pending(self, request: PendingRequest) -> None:
+        """Remember ``request`` for ``pending_ttl`` seconds."""
+        with self._lock:
+            self._pending[(request.feed, request.token)] = (request, self._clock() + self._ttl)
+
+    def settle(self, request: PendingRequest, outcome: Subscription | None) -> bool:
+        """See :meth:`SubscriptionRegistry.settle`."""
+        with self._lock:
+            found = self._pending.pop((request.feed, request.token), None)
+            if found is None or found[1] <= self._clock():
+                return False
+            current = self._subs.get(request.feed)
+            if current is None or current.hub != request.hub:
+                return False
+            if outcome is not None:
+                self._subs[request.feed] = outcome
+            elif current.token == request.token:
+                del self._subs[request.feed]
+            return True
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    at: float
+    over: bool = False  # refused since it last had a token (log the throttling once)
+
+
+class TokenBuckets:
+    """Token buckets per client: ``burst`` requests at once, refilled at ``rate`` per second.
+
+    Kept in memory for at most ``max_clients`` clients: beyond that, full (idle) buckets are
+    forgotten, then the least recently used half. Not thread-safe: used on the server's loop."""
+
+    def __init__(
+        self,
+        rate: float = RATE,
+        burst: int = BURST,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = MAX_CLIENTS,
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.rate = rate
+        self.burst = float(burst)
+        self._clock = clock
+        self._max = max_clients
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, client: str) -> tuple[float, bool]:
+        """Take one token for ``client``: (0.0, False) when it had one, else (seconds until it has
+        one, whether this is its first refusal since it last had one)."""
+        now = self._clock()
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            if len(self._buckets) >= self._max:
+                self._prune(now)
+            bucket = self._buckets[client] = _Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+        bucket.at = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            bucket.over = False
+            return 0.0, False
+        first = not bucket.over
+        bucket.over = True
+        return (1.0 - bucket.tokens) / self.rate, first
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _prune(self, now: float) -> None:
+        full = [
+            client
+            for client, bucket in self._buckets.items()
+            if bucket.tokens + (now - bucket.at) * self.rate >= self.burst
+        ]
+        for client in full:
+            del self._buckets[client]
+        if len(self._buckets) >= self._max:
+            by_age = sorted(self._buckets, key=lambda client: self._buckets[client].at)
+            for client in by_age[: max(1, len(by_age) // 2)]:
+                del self._buckets[client]
+
+
+class _QuietMalformed(logging.Filter):
+    """Demotes aiohttp's "Error handling request" for a malformed HTTP message (a stranger's garbage,
+    answered 400 before any handler runs) from an error with a traceback to one debug line, as
+    aiohttp itself does for a bad method: the rate limit cannot reach those, the log must not flood."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, http_exceptions.HttpProcessingError):
+            record.msg = f"{record.msg}: {type(exc).__name__}"
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+_QUIET = _QuietMalformed()
+
 
 def make_app(
     registry: SubscriptionRegistry,
@@ -96,60 +262,142 @@ def make_app(
     *,
     clock: Callable[[], float] = time.time,
     max_body: int = MAX_BODY,
+    max_verification_body: int = MAX_VERIFICATION_BODY,
+    rate: float = RATE,
+    burst: int = BURST,
+    body_timeout: float = BODY_TIMEOUT,
 ) -> web.Application:
     """The callback application; serve it behind the public base URL given to ``callback_url``."""
+    buckets = TokenBuckets(rate, burst)
+    server_log = logging.getLogger("aiohttp.server")
+    if _QUIET not in server_log.filters:
+        server_log.addFilter(_QUIET)
+
+    @web.middleware
+    async def guard(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path != "/healthz":
+            client = request.remote or "unknown"
+            wait, first = buckets.take(client)
+            if wait > 0:
+                if first:
+                    _log().warning("websub.throttled", client=client, path=_route_of(request))
+                return web.Response(
+                    status=429,
+                    text="too many requests",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except StoreUnavailable as exc:
+            _log().warning("websub.unavailable", error=str(exc))
+            return web.Response(status=503, text="try again", headers={"Retry-After": "5"})
+        except Exception as exc:
+            _log().error("websub.error", path=_route_of(request), error=f"{type(exc).__name__}: {exc}")
+            return web.Response(status=500, text="error")
+
+    async def body_problem(request: web.Request) -> int | None:
+        """None if a verification's body (there should be none) is within its limit, else the
+        status to answer: 413 too large, 408 too slow, 400 unreadable."""
+        if not request.body_exists:
+            return None
+        if request.content_length is not None and request.content_length > max_verification_body:
+            return 413
+
+        async def read() -> int:
+            size = 0
+            while size <= max_verification_body:
+                chunk = await request.content.readany()
+                if not chunk:
+                    break
+                size += len(chunk)
+            return size
+
+        try:
+            size = await asyncio.wait_for(read(), body_timeout)
+        except TimeoutError:
+            return 408
+        except web.HTTPException:
+            raise
+        except Exception:  # a malformed chunked body, a reset connection
+            return 400
+        return 413 if size > max_verification_body else None
 
     async def verification(request: web.Request) -> web.Response:
-        feed = request.match_info["feed"]
+        feed, token = request.match_info["feed"], request.match_info["token"]
+        status = await body_problem(request)
+        if status is not None:
+            _log().warning("websub.refused", feed=feed, reason=_BODY_PROBLEMS[status])
+            return web.Response(status=status, text=_BODY_PROBLEMS[status])
         params: dict[str, str] = {}
         for name, value in request.query.items():
             params.setdefault(name, value)  # the first of repeated parameters
-        sub = await asyncio.to_thread(registry.get, feed)
-        if sub is None:
-            return _not_found()
-        mode = params.get("hub.mode")
+        mode = params.get("hub.mode", "")
+        pending = await asyncio.to_thread(registry.pending, feed, token)
         if mode == "denied":
-            if params.get("hub.topic") != sub.topic:
-                return _not_found()
-            if sub.state in (protocol.PENDING, protocol.ACTIVE):
-                await asyncio.to_thread(registry.put, replace(sub, state=protocol.DENIED, expires_at=None))
-            _log().warning("websub.denied", feed=feed, hub=sub.hub, reason=params.get("hub.reason", ""))
+            problem = protocol.denial_problem(pending, params)
+            if problem is not None or pending is None:
+                return _refused(feed, pending, mode, problem or "no pending request")
+            current = await asyncio.to_thread(registry.get, feed)
+            if not await asyncio.to_thread(registry.settle, pending, protocol.denied(current, pending)):
+                return _refused(feed, pending, mode, "request no longer pending")
+            _log().warning(
+                "websub.denied", feed=feed, hub=pending.hub, reason=params.get("hub.reason", "")[:200]
+            )
             return web.Response(text="ok", content_type="text/plain")
-        challenge = protocol.verify_intent(sub, params)
-        if challenge is None:
-            _log().warning("websub.refused", feed=feed, hub=sub.hub, mode=mode, state=sub.state)
-            return _not_found()
+        problem = protocol.verification_problem(pending, params)
+        if problem is not None or pending is None:
+            return _refused(feed, pending, mode, problem or "no pending request")
+        challenge = params["hub.challenge"]
         if mode == "subscribe":
-            active = protocol.activated(sub, params, clock())
-            await asyncio.to_thread(registry.put, active)
+            active = protocol.activated(pending, params, clock())
+            if not await asyncio.to_thread(registry.settle, pending, active):
+                return _refused(feed, pending, mode, "request no longer pending")
             _log().info(
                 "websub.verified",
                 feed=feed,
-                hub=sub.hub,
+                hub=pending.hub,
                 mode=mode,
                 lease_seconds=active.lease_seconds,
+                lease_asked=pending.lease_seconds,
+                lease_given=params.get("hub.lease_seconds", "")[:40],
                 expires_at=active.expires_at,
             )
         else:
-            await asyncio.to_thread(registry.delete, feed)
-            _log().info("websub.verified", feed=feed, hub=sub.hub, mode=mode)
+            if not await asyncio.to_thread(registry.settle, pending, None):
+                return _refused(feed, pending, mode, "request no longer pending")
+            _log().info("websub.verified", feed=feed, hub=pending.hub, mode=mode)
         return web.Response(text=challenge, content_type="text/plain")
 
     async def content(request: web.Request) -> web.Response:
         started = time.monotonic()
-        feed = request.match_info["feed"]
+        feed, token = request.match_info["feed"], request.match_info["token"]
+        if request.content_length is not None and request.content_length > max_body:
+            size = request.content_length
+            _log().warning("websub.rejected", feed=feed, reason="too large", size=size)
+            return web.Response(status=413, text="too large")
         sub = await asyncio.to_thread(registry.get, feed)
         if sub is None:
             return _not_found()
-        if request.content_length is not None and request.content_length > max_body:
-            size = request.content_length
-            _log().warning("websub.rejected", feed=feed, hub=sub.hub, reason="too large", size=size)
-            return web.Response(status=413, text="too large")
+        if not protocol.accepts_content(sub, token):
+            _log().warning("websub.rejected", feed=feed, hub=sub.hub, reason="stale callback")
+            return web.Response(status=410, text="gone")
         try:
-            body = await request.read()
+            body = await asyncio.wait_for(request.read(), body_timeout)
         except web.HTTPRequestEntityTooLarge:
             _log().warning("websub.rejected", feed=feed, hub=sub.hub, reason="too large")
             return web.Response(status=413, text="too large")
+        except TimeoutError:
+            _log().warning("websub.rejected", feed=feed, hub=sub.hub, reason="body too slow")
+            return web.Response(status=408, text="too slow")
+        except web.HTTPException:
+            raise
+        except Exception:  # a malformed chunked body, a reset connection
+            _log().warning("websub.rejected", feed=feed, hub=sub.hub, reason="unreadable body")
+            return web.Response(status=400, text="unreadable body")
         problem = _signature_problem(sub.secret.encode("utf-8"), body, request.headers)
         if problem is not None:
             _log().warning("websub.rejected", feed=feed, hub=sub.hub, reason=problem, size=len(body))
@@ -172,12 +420,25 @@ def make_app(
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok", content_type="text/plain")
 
-    app = web.Application(client_max_size=max_body)
-    route = "/websub/{feed:[a-z0-9-]+}"
+    app = web.Application(client_max_size=max_body, middlewares=[guard])
+    route = "/websub/{feed:[a-z0-9-]+}/{token:" + protocol.TOKEN_PATTERN + "}"
     app.router.add_get(route, verification, allow_head=False)  # a HEAD must not activate anything
     app.router.add_post(route, content)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def _route_of(request: web.Request) -> str:
+    """The request's path without the token (tokens are never logged)."""
+    feed = request.match_info.get("feed")
+    return f"/websub/{feed}/***" if feed else request.path[:100]
+
+
+def _refused(feed: str, pending: PendingRequest | None, mode: str, reason: str) -> web.Response:
+    _log().warning(
+        "websub.refused", feed=feed, hub=pending.hub if pending else "", mode=mode[:40], reason=reason
+    )
+    return _not_found()
 
 
 def _not_found() -> web.Response:
@@ -211,7 +472,10 @@ async def _deliver(on_content: OnContent, feed: str, body: bytes, headers: Mappi
         await result
 
 
-def serve(registry: SubscriptionRegistry, on_content: OnContent, listen: str) -> None:
-    """Serve the callback application on ``listen`` (``host:port``) until interrupted."""
+def serve(registry: SubscriptionRegistry, on_content: OnContent, listen: str, **options: Any) -> None:
+    """Serve the callback application on ``listen`` (``host:port``) until interrupted; ``options``
+    go to :func:`make_app` (limits)."""
     host, _, port = listen.rpartition(":")
-    web.run_app(make_app(registry, on_content), host=host, port=int(port), print=None, access_log=None)
+    web.run_app(
+        make_app(registry, on_content, **options), host=host, port=int(port), print=None, access_log=None
+    )

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from structlog.testing import capture_logs
 
 from alerts.config.settings import Settings
 from alerts.models import Alert
@@ -20,6 +22,7 @@ from alerts.service.runtime import Runtime
 from alerts.state.schedule import FIRST_POLL_WINDOW
 from alerts.state.store import Store
 from alerts.websub import subscriptions
+from alerts.websub.protocol import Subscription, is_token
 from alerts.websub.server import make_app
 from alerts.websub.signature import sign
 from tests.harness.configs import write_config
@@ -136,7 +139,7 @@ def test_polled_feed_with_a_hub_is_subscribed_and_pushes_alert_once(
     try:
         write_config(
             config_dir,
-            [{"name": "wire", "url": publisher.topic, "every": "10s"}],
+            [{"name": "wire", "url": publisher.topic, "every": "10s", "allow_insecure_hub": True}],
             [{"name": "desk", "notify": [UNREACHABLE]}],
             [{"name": "quake", "subscribers": ["desk"], "keywords": ["earthquake"]}],
         )
@@ -146,6 +149,7 @@ def test_polled_feed_with_a_hub_is_subscribed_and_pushes_alert_once(
                 redis_url=redis_url,
                 dedupe_window=3600,
                 websub_url=callback_server.base,
+                allow_private_addresses=True,
             )
         )
         holder["runtime"] = runtime
@@ -153,7 +157,9 @@ def test_polled_feed_with_a_hub_is_subscribed_and_pushes_alert_once(
         assert pipeline.poll_feed(runtime, "wire", recorder).status == "ok"
         [request] = publisher.subscriptions
         assert request["hub.topic"] == publisher.topic and request["hub.mode"] == "subscribe"
-        assert request["hub.callback"] == f"{callback_server.base}/websub/wire"
+        prefix = f"{callback_server.base}/websub/wire/"
+        assert request["hub.callback"].startswith(prefix)
+        assert is_token(request["hub.callback"].removeprefix(prefix))
         wait_for(lambda: publisher.verified, timeout=5, what="verification of intent")
         subscription = subscriptions.RedisRegistry(store).get("wire")
         assert (
@@ -177,21 +183,68 @@ def test_polled_feed_with_a_hub_is_subscribed_and_pushes_alert_once(
 
 
 def test_renewal_asks_the_hub_again_near_expiry(publisher: Publisher, store: Store) -> None:
-    """A subscription close to its expiry is renewed with the same secret; a fresh one is left alone."""
-    from alerts.websub.protocol import Subscription
-
+    """A subscription close to its expiry is renewed with a new callback token and the same secret;
+    a fresh one is left alone."""
     registry = subscriptions.RedisRegistry(store)
-    base = dict(
+    old = "a" * 32
+    soon = Subscription(
+        feed="a",
         hub=f"{publisher.server.base}/hub",
         topic=publisher.topic,
-        callback="http://127.0.0.1:9/websub/a",
+        callback=f"http://127.0.0.1:9/websub/a/{old}",
         secret="s3cret",
         lease_seconds=3600,
+        expires_at=time.time() + 30,
         state="active",
+        token=old,
+        allow_insecure_hub=True,  # the publisher's hub is plain http on loopback
     )
-    registry.put(Subscription(feed="a", expires_at=time.time() + 30, **base))  # type: ignore[arg-type]
-    registry.put(Subscription(feed="b", expires_at=time.time() + 3000, **base))  # type: ignore[arg-type]
+    registry.put(soon)
+    registry.put(
+        replace(soon, feed="b", callback=f"http://127.0.0.1:9/websub/b/{old}", expires_at=time.time() + 3000)
+    )
     assert subscriptions.renew(store) == 1
     [request] = publisher.subscriptions
-    assert request["hub.secret"] == "s3cret" and request["hub.callback"].endswith("/websub/a")
+    assert request["hub.secret"] == "s3cret" and request["hub.lease_seconds"] == "3600"
+    token = request["hub.callback"].removeprefix("http://127.0.0.1:9/websub/a/")
+    assert is_token(token) and token != old
+    pending = registry.pending("a", token)
+    assert pending is not None and pending.mode == "subscribe" and pending.secret == "s3cret"
     assert subscriptions.renew(store) == 0, "attempts are throttled"
+
+
+def test_a_plain_http_hub_is_refused_and_polling_goes_on(
+    publisher: Publisher, config_dir: Path, redis_url: str, store: Store
+) -> None:
+    """A feed advertising an http:// hub, without allow_insecure_hub: no request reaches the hub
+    (hub.secret would travel in the clear), one websub.refused line over several polls, and the
+    feed is polled at its own interval, alerting as usual."""
+    recorder = Recorder()
+    write_config(
+        config_dir,
+        [{"name": "wire", "url": publisher.topic, "every": "10s"}],
+        [{"name": "desk", "notify": [UNREACHABLE]}],
+        [{"name": "quake", "subscribers": ["desk"], "keywords": ["earthquake"]}],
+    )
+    runtime = Runtime(
+        Settings(
+            config_dir=config_dir,
+            redis_url=redis_url,
+            dedupe_window=3600,
+            websub_url="http://127.0.0.1:9",
+            allow_private_addresses=True,
+        )
+    )
+    pipeline.schedule(runtime, now=time.time() + FIRST_POLL_WINDOW)
+    with capture_logs() as logs:
+        assert pipeline.poll_feed(runtime, "wire", recorder).status == "ok"
+        publisher.titles.insert(0, "Earthquake hits Lima")
+        assert pipeline.poll_feed(runtime, "wire", recorder).new == 1
+        assert pipeline.poll_feed(runtime, "wire", recorder).status == "ok"
+    assert publisher.subscriptions == []
+    assert subscriptions.RedisRegistry(store).get("wire") is None and not subscriptions.live(store, "wire")
+    [refused] = [entry for entry in logs if entry["event"] == "websub.refused"]
+    assert refused["feed"] == "wire" and "plain-http" in refused["reason"]
+    assert [alert.title for alert, _ in recorder.jobs] == ["Earthquake hits Lima"]
+    next_poll, _ = store.schedule.of(["wire"])["wire"]
+    assert next_poll is not None and next_poll <= time.time() + FIRST_POLL_WINDOW + 11  # not 15 min

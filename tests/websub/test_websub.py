@@ -23,13 +23,19 @@ from alerts.errors import FeedRejected, FetchError
 from alerts.websub.discovery import Hub, discover, parse_link_header
 from alerts.websub.hub import HubError, subscribe_sync
 from alerts.websub.protocol import (
+    MAX_LEASE,
+    PendingRequest,
     Subscription,
     activated,
+    callback_base,
     callback_url,
     is_live,
     lease_from,
     needs_renewal,
     new_secret,
+    new_token,
+    renewal,
+    unsubscription,
     verify_intent,
 )
 from alerts.websub.server import InMemoryRegistry, OnContent, make_app
@@ -61,21 +67,43 @@ def http(
             return exc.code, exc.read()
 
 
+TOKEN = "tok-" + "A" * 28  # the callback token of the tests' requests
+
+
+def request(
+    feed: str = "wire", token: str = TOKEN, secret: str = "s3cret-value", lease: int | None = 600,
+    **changes: Any,
+) -> PendingRequest:  # fmt: skip
+    """A pending subscribe request for tests."""
+    made = PendingRequest(
+        feed=feed,
+        token=token,
+        mode="subscribe",
+        hub=HUB,
+        topic=TOPIC,
+        callback=f"http://127.0.0.1:1/websub/{feed}/{token}",
+        secret=secret,
+        lease_seconds=lease,
+    )
+    return replace(made, **changes)
+
+
 def pending(
     feed: str = "wire", secret: str = "s3cret-value", lease: int | None = 600, **changes: Any
 ) -> Subscription:
-    """A pending subscription for tests."""
-    sub = Subscription(
-        feed=feed,
-        hub=HUB,
-        topic=TOPIC,
-        callback=f"http://127.0.0.1:1/websub/{feed}",
-        secret=secret,
-        lease_seconds=lease,
-        expires_at=None,
-        state="pending",
-    )
-    return replace(sub, **changes)
+    """A pending subscription for tests (the one :func:`request` asks for)."""
+    return replace(request(feed, secret=secret, lease=lease).subscription(), **changes)
+
+
+def asked(sub: Subscription, registry: InMemoryRegistry | None = None) -> InMemoryRegistry:
+    """A registry holding ``sub`` and the pending request that asked for it."""
+    registry = registry or InMemoryRegistry()
+    registry.put(sub)
+    registry.add_pending(
+        PendingRequest(sub.feed, sub.token, "subscribe", sub.hub, sub.topic, sub.callback, sub.secret,
+                       sub.lease_seconds)
+    )  # fmt: skip
+    return registry
 
 
 # --------------------------------------------------------------------------- doubles
@@ -390,40 +418,45 @@ def test_sign_refuses_unknown_method_and_empty_secret() -> None:
 
 
 def test_verify_intent_cases() -> None:
-    """Only a subscribe for our pending/active topic (or an unsubscribe we asked for) is confirmed."""
+    """Only a verification naming a pending request of ours, of its mode and topic, is confirmed."""
     params = {"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.challenge": "c1", "hub.lease_seconds": "600"}
-    sub = pending()
-    assert verify_intent(sub, params) == "c1"
-    assert verify_intent(replace(sub, state="active"), params) == "c1"
+    req = request()
+    assert verify_intent(req, params) == "c1"
     assert verify_intent(None, params) is None
-    assert verify_intent(replace(sub, state="denied"), params) is None
-    assert verify_intent(replace(sub, state="unsubscribing"), params) is None
-    assert verify_intent(sub, {**params, "hub.topic": TOPIC + "?x"}) is None
-    assert verify_intent(sub, {**params, "hub.challenge": ""}) is None
-    assert verify_intent(sub, {k: v for k, v in params.items() if k != "hub.challenge"}) is None
-    for lease in ("abc", "-5", "0", "1e3", "", "99999999999"):
-        assert verify_intent(sub, {**params, "hub.lease_seconds": lease}) is None, lease
-    assert verify_intent(sub, {k: v for k, v in params.items() if k != "hub.lease_seconds"}) == "c1"
-    assert verify_intent(sub, {**params, "hub.mode": "denied"}) is None
-    assert verify_intent(sub, {**params, "hub.mode": "publish"}) is None
+    assert verify_intent(req, {**params, "hub.topic": TOPIC + "?x"}) is None
+    assert verify_intent(req, {**params, "hub.challenge": ""}) is None
+    assert verify_intent(req, {k: v for k, v in params.items() if k != "hub.challenge"}) is None
+    for lease in ("abc", "-5", "0", "1e3", "", "+5", "1.5", "-99999999999"):
+        assert verify_intent(req, {**params, "hub.lease_seconds": lease}) is None, lease
+    assert verify_intent(req, {**params, "hub.lease_seconds": "99999999999"}) == "c1"  # capped, not refused
+    assert verify_intent(req, {k: v for k, v in params.items() if k != "hub.lease_seconds"}) == "c1"
+    assert verify_intent(req, {**params, "hub.mode": "denied"}) is None
+    assert verify_intent(req, {**params, "hub.mode": "publish"}) is None
     unsubscribe = {"hub.mode": "unsubscribe", "hub.topic": TOPIC, "hub.challenge": "c2"}
-    assert verify_intent(replace(sub, state="active"), unsubscribe) is None
-    assert verify_intent(replace(sub, state="unsubscribing"), unsubscribe) == "c2"
+    assert verify_intent(req, unsubscribe) is None  # we asked to subscribe, not to unsubscribe
+    assert verify_intent(replace(req, mode="unsubscribe"), unsubscribe) == "c2"
+    assert verify_intent(replace(req, mode="unsubscribe"), params) is None
 
 
 def test_activated_and_lease() -> None:
-    """Activation takes the hub's lease from now, or keeps the requested one when the hub gives none."""
-    sub = pending(lease=600)
-    assert activated(sub, {"hub.lease_seconds": "900"}, 1000.0) == replace(
-        sub, state="active", lease_seconds=900, expires_at=1900.0
+    """Activation takes the hub's lease from now (capped at 10 days), or the requested one when the
+    hub gives none."""
+    req = request(lease=600)
+    assert activated(req, {"hub.lease_seconds": "900"}, 1000.0) == replace(
+        req.subscription(), state="active", lease_seconds=900, expires_at=1900.0
     )
-    assert activated(sub, {}, 1000.0).expires_at == 1600.0
+    assert activated(req, {}, 1000.0).expires_at == 1600.0
+    assert activated(req, {"hub.lease_seconds": str(10**10)}, 1000.0).lease_seconds == MAX_LEASE == 864000
+    assert activated(request(lease=10**9), {}, 0.0).expires_at == MAX_LEASE
     assert lease_from({"hub.lease_seconds": " 86400 "}) == 86400
+    assert lease_from({"hub.lease_seconds": "9999999999"}) == MAX_LEASE
+    assert lease_from({"hub.lease_seconds": "9" * 40}) is None
     assert lease_from({}) is None
 
 
 def test_needs_renewal() -> None:
-    """Renew when less than max(60 s, 10% of the lease) remains; never-verified is due; denied is not."""
+    """Renew when less than max(60 s, 10% of the lease) remains; never-verified is due; denied is not;
+    a record without a callback token, or expiring beyond the cap, is due at once and not live."""
     day = replace(pending(lease=86400), state="active", expires_at=100_000.0)
     assert not needs_renewal(day, 100_000.0 - 8641)
     assert needs_renewal(day, 100_000.0 - 8639)
@@ -436,23 +469,57 @@ def test_needs_renewal() -> None:
     assert not needs_renewal(replace(day, state="denied"), 200_000.0)
     assert not needs_renewal(replace(day, state="unsubscribing"), 200_000.0)
     assert is_live(day, 99_999.0) and not is_live(day, 100_000.0) and not is_live(None, 0.0)
+    legacy = replace(day, token="", callback="https://alerts.example/websub/wire")
+    assert needs_renewal(legacy, 50_000.0) and not is_live(legacy, 50_000.0)
+    year_2343 = replace(day, lease_seconds=9_999_999_999, expires_at=10_000_000_000.0)
+    assert needs_renewal(year_2343, 50_000.0) and not is_live(year_2343, 50_000.0)
 
 
 def test_callback_url_secret_and_storage() -> None:
-    """Callback URLs, secrets, the flat mapping round trip, and a repr without the secret."""
-    assert callback_url("https://alerts.example/", "bbc-world") == "https://alerts.example/websub/bbc-world"
-    assert callback_url("https://alerts.example/push", "x1") == "https://alerts.example/push/websub/x1"
+    """Callback URLs carry a fresh token; secrets; the flat mapping round trip; a repr without secrets."""
+    token = new_token()
+    assert len(token) == 32 and token != new_token()
+    assert (
+        callback_url("https://alerts.example/", "bbc-world", token)
+        == f"https://alerts.example/websub/bbc-world/{token}"
+    )
+    assert (
+        callback_url("https://alerts.example/push", "x1", token)
+        == f"https://alerts.example/push/websub/x1/{token}"
+    )
     for bad in ("BBC", "a/b", "", "a b", "../x"):
         with pytest.raises(ValueError):
-            callback_url("https://alerts.example", bad)
+            callback_url("https://alerts.example", bad, token)
+    for bad in ("", "short", "a/b" * 10, "x" * 200, "é" * 20):
+        with pytest.raises(ValueError):
+            callback_url("https://alerts.example", "x1", bad)
+    assert (
+        callback_base(f"https://alerts.example/push/websub/x1/{token}", "x1") == "https://alerts.example/push"
+    )
+    assert callback_base("https://alerts.example/websub/x1", "x1") == "https://alerts.example"  # legacy
+    assert callback_base("https://alerts.example/other", "x1") is None
     one, two = new_secret(), new_secret()
     assert len(one) == 64 and int(one, 16) >= 0 and one != two
-    sub = replace(pending(secret=one), state="active", expires_at=1234.5)
+    sub = replace(pending(secret=one), state="active", expires_at=1234.5, allow_insecure_hub=True)
     assert Subscription.from_mapping(sub.to_mapping()) == sub
     assert Subscription.from_mapping(pending(lease=None).to_mapping()) == pending(lease=None)
-    assert one not in repr(sub)
+    legacy = {k: v for k, v in sub.to_mapping().items() if k not in ("token", "allow_insecure_hub")}
+    assert Subscription.from_mapping(legacy) == replace(sub, token="", allow_insecure_hub=False)
+    assert one not in repr(sub) and TOKEN not in repr(sub)
     with pytest.raises(ValueError):
         Subscription.from_mapping({**sub.to_mapping(), "state": "zombie"})
+    req = request(secret=one)
+    assert PendingRequest.from_mapping(req.to_mapping()) == req
+    assert one not in repr(req) and TOKEN not in repr(req)
+    with pytest.raises(ValueError):
+        PendingRequest.from_mapping({**req.to_mapping(), "mode": "denied"})
+    renewed = renewal(sub, token)
+    assert (renewed.mode, renewed.secret, renewed.hub, renewed.topic) == ("subscribe", one, HUB, TOPIC)
+    assert renewed.callback == f"http://127.0.0.1:1/websub/wire/{token}" and renewed.allow_insecure_hub
+    leaving = unsubscription(sub)
+    assert (leaving.mode, leaving.token, leaving.callback, leaving.secret) == (
+        "unsubscribe", sub.token, sub.callback, ""
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- hub requests
@@ -461,15 +528,30 @@ def test_callback_url_secret_and_storage() -> None:
 def test_subscribe_posts_the_form(make_hub: Callable[..., HubDouble]) -> None:
     """The form carries mode, topic, callback, secret and lease; an unsubscribe carries no secret."""
     hub = make_hub(verify=False)
-    subscribe_sync(hub.url, TOPIC, "http://127.0.0.1:9/websub/w", "sec", lease_seconds=3600)
-    subscribe_sync(hub.url, TOPIC, "http://127.0.0.1:9/websub/w", "sec", mode="unsubscribe")
+    callback = f"http://127.0.0.1:9/websub/w/{TOKEN}"
+    subscribe_sync(hub.url, TOPIC, callback, "sec", lease_seconds=3600, allow_insecure=True)
+    subscribe_sync(hub.url, TOPIC, callback, "sec", mode="unsubscribe")
     hub.wait()
     hub.wait()
     assert hub.requests == [
-        {"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.callback": "http://127.0.0.1:9/websub/w",
+        {"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.callback": callback,
          "hub.secret": "sec", "hub.lease_seconds": "3600"},
-        {"hub.mode": "unsubscribe", "hub.topic": TOPIC, "hub.callback": "http://127.0.0.1:9/websub/w"},
+        {"hub.mode": "unsubscribe", "hub.topic": TOPIC, "hub.callback": callback},
     ]  # fmt: skip
+
+
+def test_secret_never_sent_to_a_plain_http_hub(make_hub: Callable[..., HubDouble]) -> None:
+    """Without allow_insecure a subscribe carrying a secret to an http:// hub is refused before any
+    request (the secret would travel in the clear); an https:// hub and an unsubscribe are not."""
+    hub = make_hub(verify=False)
+    with pytest.raises(FeedRejected, match="plain-http hub") as info:
+        subscribe_sync(hub.url, TOPIC, "http://127.0.0.1:9/websub/w/" + TOKEN, "TOPSECRET-2")
+    assert "TOPSECRET-2" not in str(info.value)
+    subscribe_sync(hub.url, TOPIC, "http://127.0.0.1:9/websub/w/" + TOKEN, None, mode="unsubscribe")
+    hub.wait()
+    assert [form["hub.mode"] for form in hub.requests] == ["unsubscribe"]
+    with pytest.raises(FetchError, match="cannot connect"):  # https passes the check (and then fails)
+        subscribe_sync(f"https://127.0.0.1:{free_port()}/hub", TOPIC, "http://x/websub/w", "s")
 
 
 def test_subscribe_errors(make_hub: Callable[..., HubDouble]) -> None:
@@ -477,13 +559,15 @@ def test_subscribe_errors(make_hub: Callable[..., HubDouble]) -> None:
     refusing = make_hub(status=400)
     slow = make_hub(delay=1.0)
     with pytest.raises(HubError) as info:
-        subscribe_sync(refusing.url, TOPIC, "http://127.0.0.1:9/websub/w", "TOPSECRET-1")
+        subscribe_sync(refusing.url, TOPIC, "http://127.0.0.1:9/websub/w", "TOPSECRET-1", allow_insecure=True)
     assert info.value.status == 400 and "hub says no" in str(info.value)
     assert "TOPSECRET-1" not in str(info.value)
     with pytest.raises(FetchError, match="cannot connect"):
-        subscribe_sync(f"http://127.0.0.1:{free_port()}/hub", TOPIC, "http://x/websub/w", "s")
+        subscribe_sync(
+            f"http://127.0.0.1:{free_port()}/hub", TOPIC, "http://x/websub/w", "s", allow_insecure=True
+        )
     with pytest.raises(HubError, match="timeout"):
-        subscribe_sync(slow.url, TOPIC, "http://x/websub/w", "s", timeout=0.2)
+        subscribe_sync(slow.url, TOPIC, "http://x/websub/w", "s", timeout=0.2, allow_insecure=True)
     with pytest.raises(FeedRejected):
         subscribe_sync("ftp://hub.example/", TOPIC, "http://x/websub/w", "s")
     with pytest.raises(ValueError):
@@ -498,25 +582,32 @@ def test_subscribe_errors(make_hub: Callable[..., HubDouble]) -> None:
 
 
 def test_healthz_unknown_feed_and_head(serve: Callable[..., ThreadedServer]) -> None:
-    """/healthz answers ok; unknown feeds are 404 for GET and POST; HEAD never verifies anything."""
-    registry = InMemoryRegistry({"wire": pending()})
+    """/healthz answers ok; unknown feeds, old tokenless paths and bad names are 404; HEAD never
+    verifies anything."""
+    registry = asked(pending())
     server = serve(registry, Inbox())
     assert http("GET", f"{server.base}/healthz") == (200, b"ok")
     query = f"hub.mode=subscribe&hub.topic={TOPIC}&hub.challenge=abc&hub.lease_seconds=60"
-    assert http("GET", f"{server.base}/websub/nope?{query}")[0] == 404
-    assert http("POST", f"{server.base}/websub/nope", b"x", {"X-Hub-Signature": sign(b"s", b"x")})[0] == 404
-    assert http("GET", f"{server.base}/websub/Bad_Name?{query}")[0] == 404
-    assert http("HEAD", f"{server.base}/websub/wire?{query}")[0] == 405
+    assert http("GET", f"{server.base}/websub/nope/{TOKEN}?{query}")[0] == 404
+    assert (
+        http("POST", f"{server.base}/websub/nope/{TOKEN}", b"x", {"X-Hub-Signature": sign(b"s", b"x")})[0]
+        == 404
+    )
+    assert http("GET", f"{server.base}/websub/Bad_Name/{TOKEN}?{query}")[0] == 404
+    assert http("GET", f"{server.base}/websub/wire?{query}")[0] == 404  # the old shape
+    assert http("HEAD", f"{server.base}/websub/wire/{TOKEN}?{query}")[0] == 405
     assert registry.get("wire") == pending()
+    assert registry.pending("wire", TOKEN) == request()
 
 
 def test_verification_wrong_topic_is_404(serve: Callable[..., ThreadedServer]) -> None:
-    """A challenge for another topic is refused and changes nothing."""
-    registry = InMemoryRegistry({"wire": pending()})
+    """A challenge for another topic is refused and changes nothing (the request stays pending)."""
+    registry = asked(pending())
     server = serve(registry, Inbox())
-    url = f"{server.base}/websub/wire?hub.mode=subscribe&hub.topic=https://evil.example/&hub.challenge=abc"
+    url = f"{server.base}/websub/wire/{TOKEN}?hub.mode=subscribe&hub.topic=https://evil.example/&hub.challenge=abc"
     assert http("GET", url)[0] == 404
     assert registry.get("wire") == pending()
+    assert registry.pending("wire", TOKEN) == request()
 
 
 def test_push_signatures_and_size(serve: Callable[..., ThreadedServer]) -> None:
@@ -527,7 +618,7 @@ def test_push_signatures_and_size(serve: Callable[..., ThreadedServer]) -> None:
     )
     inbox = Inbox()
     server = serve(registry, inbox, max_body=4096)
-    url = f"{server.base}/websub/wire"
+    url = f"{server.base}/websub/wire/{TOKEN}"
     for method in sorted(METHODS):
         assert http("POST", url, PUSHED, {"X-Hub-Signature": sign(secret.encode(), PUSHED, method)})[0] == 202
     assert http("POST", url, PUSHED, {"X-Hub-Signature-256": sign(secret.encode(), PUSHED)})[0] == 202
@@ -572,33 +663,44 @@ def test_on_content_async_and_failing(serve: Callable[..., ThreadedServer]) -> N
     ok = serve(InMemoryRegistry({"wire": active}), on_content)
     failing = serve(InMemoryRegistry({"wire": active}), broken)
     headers = {"X-Hub-Signature": sign(secret.encode(), PUSHED), "Content-Type": "application/atom+xml"}
-    assert http("POST", f"{ok.base}/websub/wire", PUSHED, headers)[0] == 202
+    assert http("POST", f"{ok.base}/websub/wire/{TOKEN}", PUSHED, headers)[0] == 202
     assert got == [("wire", PUSHED, "application/atom+xml")]
     with capture_logs() as logs:
-        assert http("POST", f"{failing.base}/websub/wire", PUSHED, headers)[0] == 503
+        assert http("POST", f"{failing.base}/websub/wire/{TOKEN}", PUSHED, headers)[0] == 503
     assert [entry["event"] for entry in logs] == ["websub.failed"]
 
 
 # --------------------------------------------------------------------------- round trips with a hub double
 
 
+def _ask(registry: InMemoryRegistry, req: PendingRequest) -> None:
+    """Remember ``req`` as pending and send it to its hub (a loopback http:// hub double)."""
+    registry.add_pending(req)
+    secret = req.secret if req.mode == "subscribe" else None
+    lease = req.lease_seconds if req.mode == "subscribe" else None
+    subscribe_sync(
+        req.hub, req.topic, req.callback, secret, mode=req.mode, lease_seconds=lease, allow_insecure=True
+    )
+
+
 def _subscribe(
     registry: InMemoryRegistry, hub: HubDouble, server: ThreadedServer, lease: int = 600
 ) -> Subscription:
     """Register a pending subscription for feed "wire" and ask the hub double for it (synchronously)."""
-    sub = Subscription(
+    token = new_token()
+    req = PendingRequest(
         feed="wire",
+        token=token,
+        mode="subscribe",
         hub=hub.url,
         topic=TOPIC,
-        callback=callback_url(server.base, "wire"),
+        callback=callback_url(server.base, "wire", token),
         secret=new_secret(),
         lease_seconds=lease,
-        expires_at=None,
-        state="pending",
     )
-    registry.put(sub)
-    subscribe_sync(sub.hub, sub.topic, sub.callback, sub.secret, lease_seconds=lease)
-    return sub
+    registry.put(req.subscription())
+    _ask(registry, req)
+    return req.subscription()
 
 
 def test_round_trip_subscribe_verify_push(
@@ -671,9 +773,10 @@ def test_round_trip_denied(make_hub: Callable[..., HubDouble], serve: Callable[.
 def test_round_trip_renewal_near_expiry(
     make_hub: Callable[..., HubDouble], serve: Callable[..., ThreadedServer]
 ) -> None:
-    """An active subscription is due only near its lease's end; renewing re-verifies and extends it."""
-    registry = InMemoryRegistry()
-    server = serve(registry, Inbox())
+    """An active subscription is due only near its lease's end; renewing (a new token, the same
+    secret) re-verifies and extends it; pushes then go to the new callback, the old one is 410."""
+    registry, inbox = InMemoryRegistry(), Inbox()
+    server = serve(registry, inbox)
     hub = make_hub(lease=600)
     _subscribe(registry, hub, server)
     hub.wait()
@@ -683,30 +786,36 @@ def test_round_trip_renewal_near_expiry(
     assert not needs_renewal(first, first.expires_at - 61)
     assert needs_renewal(first, first.expires_at - 59)
     hub.lease = 1200
-    subscribe_sync(first.hub, first.topic, first.callback, first.secret, lease_seconds=600)  # the renewal
+    _ask(registry, renewal(first, new_token()))
     hub.wait()
     renewed = registry.get("wire")
     assert renewed is not None and renewed.state == "active" and renewed.secret == first.secret
+    assert renewed.token != first.token and renewed.callback != first.callback
     assert renewed.lease_seconds == 1200 and renewed.expires_at is not None
     assert renewed.expires_at > first.expires_at + 500
     assert [v.status for v in hub.verifications] == [200, 200]
+    signed = {"X-Hub-Signature": sign(first.secret.encode(), PUSHED)}
+    assert http("POST", first.callback, PUSHED, signed)[0] == 410  # the stale subscription: gone
+    assert http("POST", renewed.callback, PUSHED, signed)[0] == 202
+    assert len(inbox.items) == 1
 
 
 def test_round_trip_unsubscribe(
     make_hub: Callable[..., HubDouble], serve: Callable[..., ThreadedServer]
 ) -> None:
-    """Another party's unsubscribe is refused (404); ours, while unsubscribing, is confirmed."""
+    """Another party's unsubscribe is refused (404); ours, while pending, is confirmed."""
     registry = InMemoryRegistry()
     server = serve(registry, Inbox())
     hub = make_hub()
-    sub = _subscribe(registry, hub, server)
-    hub.wait()
-    subscribe_sync(sub.hub, sub.topic, sub.callback, None, mode="unsubscribe")  # not asked by us
+    _subscribe(registry, hub, server)
     hub.wait()
     active = registry.get("wire")
     assert active is not None and active.state == "active"
+    subscribe_sync(active.hub, active.topic, active.callback, None, mode="unsubscribe")  # not asked by us
+    hub.wait()
+    assert registry.get("wire") == active
     registry.put(replace(active, state="unsubscribing"))
-    subscribe_sync(sub.hub, sub.topic, sub.callback, None, mode="unsubscribe")
+    _ask(registry, unsubscription(active))
     hub.wait()
     assert [(v.mode, v.status) for v in hub.verifications] == [
         ("subscribe", 200), ("unsubscribe", 404), ("unsubscribe", 200)
