@@ -13,8 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from alerts.ingest import addresses, http
+from alerts.ingest import addresses
 from alerts.ingest import loop as loop_module
+from alerts.ingest.http import sessions
 from tests.harness.servers import Entry, ThreadedServer, render_rss
 
 ARTICLE = (Path(__file__).parents[1] / "fixtures" / "almayadeen_article.html").read_bytes()
@@ -215,4 +216,4 @@ def simulate_internet(
 
     loop_module.shutdown()
     monkeypatch.setattr(addresses, "restriction", restriction)
-    monkeypatch.setattr(http, "_base_resolver", lambda: resolver)
+    monkeypatch.setattr(sessions, "_base_resolver", lambda: resolver)

@@ -26,7 +26,7 @@ from alerts.errors import FeedRejected, FetchError
 from alerts.ingest import http
 from alerts.ingest import loop as loop_module
 from alerts.ingest.fetch import ACCEPT, FetchResult, HttpStatusError, Validators, fetch_many, fetch_one
-from alerts.ingest.http import Limits
+from alerts.ingest.http import Limits, sessions
 
 ETAG = '"v1"'
 LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
@@ -452,7 +452,7 @@ def test_non_http_url_rejected_without_io(url: str, monkeypatch: pytest.MonkeyPa
         raise AssertionError("I/O attempted")
 
     monkeypatch.setattr(loop_module, "current", boom)
-    monkeypatch.setattr(http, "_new_session", boom)
+    monkeypatch.setattr(sessions, "_new_session", boom)
     with pytest.raises(FeedRejected):
         fetch_one(url)
     assert isinstance(fetch_many([(url, Validators())])[0], FeedRejected)
