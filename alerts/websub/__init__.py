@@ -7,6 +7,8 @@
 * :mod:`~alerts.websub.hub` asks a hub to (un)subscribe (aiohttp client, async and sync).
 * :mod:`~alerts.websub.server` is the callback server (aiohttp.web): verification GETs and
   content POSTs, handed to the pipeline through ``on_content``.
+* :mod:`~alerts.websub.registry` is the server's registry protocol and an in-memory one; pure.
+* :mod:`~alerts.websub.throttle` is the server's per-client token-bucket rate limit; pure.
 
 The submodules are imported on demand, so importing this package costs nothing.
 """

@@ -20,15 +20,19 @@ ours, see :mod:`alerts.websub.protocol`):
   answer is 503 so the hub retries.
 * ``GET /healthz``: 200 ``ok``.
 
-Every other request is held to a token bucket per client IP (``rate`` per second, ``burst``
-at once, in this process's memory): beyond it, 429 with ``Retry-After``. A verification may
-carry at most :data:`MAX_VERIFICATION_BODY` bytes (413); bodies must arrive within
-:data:`BODY_TIMEOUT` (408). A malformed request is answered (400/404/405/413), never a crash; an
-unexpected failure is logged (``websub.error``) and answered 500, a Redis outage 503. aiohttp's
-own report of a malformed HTTP message (answered 400 by its parser) is demoted to debug.
+Every other request is held to a token bucket per client IP (``rate`` per second, ``burst`` at
+once, in this process's memory; see :mod:`alerts.websub.throttle`): beyond it, 429 with
+``Retry-After``. A verification may carry at most :data:`MAX_VERIFICATION_BODY` bytes (413);
+bodies must arrive within :data:`BODY_TIMEOUT` (408). A malformed request is answered
+(400/404/405/413), never a crash; an unexpected failure is logged (``websub.error``) and answered
+500, a Redis outage 503. aiohttp's own report of a malformed HTTP message (answered 400 by its
+parser) is demoted to debug.
 
-Registry calls and a plain-function ``on_content`` run in worker threads (a Redis registry or a
-Celery ``.delay()`` may block); a coroutine-function ``on_content`` runs on the server's loop.
+The ``registry`` is a :class:`~alerts.websub.registry.SubscriptionRegistry` (the protocol, and
+:class:`~alerts.websub.registry.InMemoryRegistry`, live in :mod:`alerts.websub.registry`; the
+Redis one in :mod:`alerts.websub.subscriptions`). Its calls and a plain-function ``on_content``
+run in worker threads (a Redis registry or a Celery ``.delay()`` may block); a coroutine-function
+``on_content`` runs on the server's loop.
 Log events: ``websub.verified``, ``websub.denied``, ``websub.received``, ``websub.rejected``
 (plus ``websub.refused`` for an unconfirmed verification or denial, with its ``reason``,
 ``websub.throttled`` once when a client goes over its rate, and ``websub.failed`` when
@@ -42,20 +46,22 @@ import asyncio
 import inspect
 import logging
 import math
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import http_exceptions, web
 
 from alerts import log as alerts_log
 from alerts.errors import StoreUnavailable
 from alerts.websub import protocol
-from alerts.websub.protocol import PendingRequest, Subscription
+from alerts.websub.protocol import PendingRequest
+from alerts.websub.registry import InMemoryRegistry, SubscriptionRegistry
 from alerts.websub.signature import verify
+from alerts.websub.throttle import BURST, RATE, TokenBuckets
 
+# BURST, RATE, TokenBuckets (alerts.websub.throttle) and InMemoryRegistry, SubscriptionRegistry
+# (alerts.websub.registry) are re-exported: callers import them from here.
 __all__ = [
     "BURST",
     "MAX_BODY",
@@ -71,9 +77,6 @@ __all__ = [
 MAX_BODY = 5 * 1024 * 1024  # a pushed document
 MAX_VERIFICATION_BODY = 1024  # a verification has no body
 BODY_TIMEOUT = 30.0  # seconds a body may take to arrive
-RATE = 20.0  # requests per second per client IP, sustained
-BURST = 200  # requests per client IP at once
-MAX_CLIENTS = 10_000  # buckets kept before idle ones are forgotten
 _BODY_PROBLEMS = {413: "too large", 408: "too slow", 400: "unreadable body"}
 OnContent = Callable[[str, bytes, Mapping[str, str]], Awaitable[None] | None]
 
@@ -81,161 +84,6 @@ OnContent = Callable[[str, bytes, Mapping[str, str]], Awaitable[None] | None]
 def _log() -> Any:
     """The logger, looked up per use so reconfiguration (and structlog's capture_logs) applies."""
     return alerts_log.get("alerts.websub")
-
-
-class SubscriptionRegistry(Protocol):
-    """Where subscriptions and pending requests live; must be safe to call from several threads."""
-
-    def get(self, feed: str) -> Subscription | None:
-        """The subscription of ``feed``, or None."""
-
-    def put(self, sub: Subscription) -> None:
-        """Store ``sub`` (replacing the feed's previous one)."""
-
-    def delete(self, feed: str) -> None:
-        """Forget the subscription of ``feed``."""
-
-    def pending(self, feed: str, token: str) -> PendingRequest | None:
-        """The pending request of ``feed`` whose callback has ``token``, or None."""
-
-    def add_pending(self, request: PendingRequest) -> None:
-        """Remember ``request`` until the hub verifies it (or it expires)."""
-
-    def settle(self, request: PendingRequest, outcome: Subscription | None) -> bool:
-        """Atomically consume ``request`` and, if the feed's subscription is still with its hub, make
-        ``outcome`` the subscription (None: forget the subscription if it has the request's token).
-        False, nothing changed but the request consumed, when it was no longer pending or the
-        subscription moved to another hub."""
-
-
-class InMemoryRegistry:
-    """A :class:`SubscriptionRegistry` in dicts, for tests and single-process use."""
-
-    def __init__(
-        self,
-        subs: Mapping[str, Subscription] | None = None,
-        *,
-        pending_ttl: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._subs: dict[str, Subscription] = dict(subs or {})
-        self._pending: dict[tuple[str, str], tuple[PendingRequest, float]] = {}
-        self._ttl = pending_ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-
-    def get(self, feed: str) -> Subscription | None:
-        """The subscription of ``feed``, or None."""
-        with self._lock:
-            return self._subs.get(feed)
-
-    def put(self, sub: Subscription) -> None:
-        """Store ``sub`` under its feed."""
-        with self._lock:
-            self._subs[sub.feed] = sub
-
-    def delete(self, feed: str) -> None:
-        """Forget ``feed``'s subscription."""
-        with self._lock:
-            self._subs.pop(feed, None)
-
-    def all(self) -> list[Subscription]:
-        """Every stored subscription."""
-        with self._lock:
-            return list(self._subs.values())
-
-    def pending(self, feed: str, token: str) -> PendingRequest | None:
-        """The unexpired pending request (feed, token), or None."""
-        with self._lock:
-            found = self._pending.get((feed, token))
-            if found is None or found[1] <= self._clock():
-                return None
-            return found[0]
-
-    def add_pending(self, request: PendingRequest) -> None:
-        """Remember ``request`` for ``pending_ttl`` seconds."""
-        with self._lock:
-            self._pending[(request.feed, request.token)] = (request, self._clock() + self._ttl)
-
-    def settle(self, request: PendingRequest, outcome: Subscription | None) -> bool:
-        """See :meth:`SubscriptionRegistry.settle`."""
-        with self._lock:
-            found = self._pending.pop((request.feed, request.token), None)
-            if found is None or found[1] <= self._clock():
-                return False
-            current = self._subs.get(request.feed)
-            if current is None or current.hub != request.hub:
-                return False
-            if outcome is not None:
-                self._subs[request.feed] = outcome
-            elif current.token == request.token:
-                del self._subs[request.feed]
-            return True
-
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    at: float
-    over: bool = False  # refused since it last had a token (log the throttling once)
-
-
-class TokenBuckets:
-    """Token buckets per client: ``burst`` requests at once, refilled at ``rate`` per second.
-
-    Kept in memory for at most ``max_clients`` clients: beyond that, full (idle) buckets are
-    forgotten, then the least recently used half. Not thread-safe: used on the server's loop."""
-
-    def __init__(
-        self,
-        rate: float = RATE,
-        burst: int = BURST,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_clients: int = MAX_CLIENTS,
-    ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be positive and burst at least 1")
-        self.rate = rate
-        self.burst = float(burst)
-        self._clock = clock
-        self._max = max_clients
-        self._buckets: dict[str, _Bucket] = {}
-
-    def take(self, client: str) -> tuple[float, bool]:
-        """Take one token for ``client``: (0.0, False) when it had one, else (seconds until it has
-        one, whether this is its first refusal since it last had one)."""
-        now = self._clock()
-        bucket = self._buckets.get(client)
-        if bucket is None:
-            if len(self._buckets) >= self._max:
-                self._prune(now)
-            bucket = self._buckets[client] = _Bucket(self.burst, now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            bucket.over = False
-            return 0.0, False
-        first = not bucket.over
-        bucket.over = True
-        return (1.0 - bucket.tokens) / self.rate, first
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def _prune(self, now: float) -> None:
-        full = [
-            client
-            for client, bucket in self._buckets.items()
-            if bucket.tokens + (now - bucket.at) * self.rate >= self.burst
-        ]
-        for client in full:
-            del self._buckets[client]
-        if len(self._buckets) >= self._max:
-            by_age = sorted(self._buckets, key=lambda client: self._buckets[client].at)
-            for client in by_age[: max(1, len(by_age) // 2)]:
-                del self._buckets[client]
 
 
 class _QuietMalformed(logging.Filter):
