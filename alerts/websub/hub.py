@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from alerts.errors import FeedRejected, FetchError
 from alerts.ingest import http
+from alerts.ingest.addresses import AddressPolicy
 
 __all__ = ["HubError", "subscribe_sync"]
 
@@ -66,11 +67,13 @@ def subscribe_sync(
     timeout: float = 10,
     *,
     allow_insecure: bool = False,
+    policy: AddressPolicy = http.HUB,
 ) -> None:
     """POST the (un)subscription form to ``hub_url``; returns when the hub accepted it (2xx).
 
     ``hub.secret`` and ``hub.lease_seconds`` are sent only for ``mode="subscribe"``; a secret is
     never sent to a plain-http hub unless ``allow_insecure`` (the feed's ``allow_insecure_hub``).
+    The hub came from feed content, so its address is checked against ``policy`` (AddressRefused).
     Redirects are not followed (a redirected POST would lose its form). Raises :class:`HubError` for
     a non-2xx answer, a timeout or a network error, FeedRejected for an unusable hub URL or a secret
     that would travel in the clear, and ValueError for bad arguments. Safe from any thread; waits at
@@ -81,7 +84,7 @@ def subscribe_sync(
     if "hub.secret" in form and not allow_insecure and not where.lower().startswith("https:"):
         raise FeedRejected(f"refusing to send hub.secret to plain-http hub {where}")
     try:
-        status, reason, detail = http.post_form(hub_url, form, timeout, _REASON_CHARS)
+        status, reason, detail = http.post_form(hub_url, form, timeout, _REASON_CHARS, policy)
     except FetchError as exc:
         raise HubError(f"asking hub {where} to {mode} {topic}: {exc}") from None
     if not 200 <= status < 300:

@@ -19,6 +19,7 @@ from typing import Any
 
 from alerts import log
 from alerts.errors import FeedRejected, FetchError
+from alerts.ingest.addresses import AddressPolicy
 from alerts.ingest.fetch import FetchResult
 from alerts.models import Feed
 from alerts.state.store import Store
@@ -188,6 +189,7 @@ def _request(registry: RedisRegistry, request: PendingRequest, event: str) -> No
             mode=request.mode,
             lease_seconds=request.lease_seconds if subscribing else None,
             allow_insecure=request.allow_insecure_hub,
+            policy=AddressPolicy(source="hub", feed=request.feed),
         )
     except (FetchError, FeedRejected) as exc:
         _log().warning("websub.subscribe_failed", feed=request.feed, hub=request.hub, error=str(exc))

@@ -69,7 +69,7 @@ def test_a_worker_never_reaches_an_internal_address_from_content(
     assert internal.touched == 0
     refused = worker.events("fetch.refused")
     sources = {(event["source"], event.get("feed")) for event in refused}
-    assert {("link", "wire"), ("redirect", "moved"), ("hub", None)} <= sources
+    assert {("link", "wire"), ("redirect", "moved"), ("hub", "wire")} <= sources
     assert all(event["address"] == "127.0.0.2" and event["reason"] == "loopback" for event in refused)
     assert not any("k1" in line for line in worker.text().splitlines() if "fetch.refused" in line)
     failed = worker.events("feed.failed")

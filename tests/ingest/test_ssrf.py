@@ -349,7 +349,7 @@ def test_a_hub_advertised_inside_is_not_posted_to_and_the_alert_goes_out(
     assert (report.status, report.alerts) == ("ok", 1)
     assert internal.touched == 0
     [line] = _refused(logs)
-    assert (line["source"], line["address"], line["feed"]) == ("hub", "127.0.0.2", None)
+    assert (line["source"], line["address"], line["feed"]) == ("hub", "127.0.0.2", "wire")
     assert [event for event in logs if event["event"] == "websub.subscribe_failed"]
 
 
