@@ -51,7 +51,7 @@ def test_each_example_loads_as_written(block: str, tmp_path: Path) -> None:
         subscriptions = block
     (tmp_path / "subscriptions.yaml").write_text(subscriptions, encoding="utf-8")
     config = load_config(tmp_path, ENV)
-    assert len(config.feeds) == 5 and config.subscribers
+    assert len(config.feeds) == 6 and config.subscribers
     if block.startswith("MENA:"):
         assert config.taxonomy.countries("Europe") >= {"NO", "SE"}
         assert config.taxonomy.parent("Palestine") == "MENA"
