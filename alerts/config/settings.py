@@ -16,6 +16,7 @@ from alerts.delivery import ratelimit
 DEFAULT_CONFIG_DIR = "./config"
 DEFAULT_DEDUPE_WINDOW = "48h"
 DEFAULT_WEBSUB_LISTEN = "0.0.0.0:8787"
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,12 @@ class Settings:
     telegram_api: str | None = None  # a self-hosted Bot API server (None: Telegram's)
     state_dir: Path | None = None  # the private Redis's data (None: ~/.local/state/breaking-alerts)
     poll_concurrency: int = 16  # threads of the poll worker of `alerts run`
-    deliver_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)  # its deliver processes
+    deliver_concurrency: int = 1  # deliver processes of `alerts run` (1: one process, tasks on threads)
     rates: ratelimit.Rates = field(default_factory=lambda: dict(ratelimit.DEFAULTS))
     # URLs from feed content (item links, hubs, redirects) may reach private addresses (tests, labs)
     allow_private_addresses: bool = False
+    # where `alerts run` serves /metrics, /healthz and /readyz (host:port; None: off)
+    metrics_listen: str | None = DEFAULT_METRICS_LISTEN
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -71,13 +74,22 @@ class Settings:
             telegram_api=env.get("ALERTS_TELEGRAM_API") or None,
             state_dir=Path(env.get("ALERTS_STATE_DIR") or os.path.join(state_home, "breaking-alerts")),
             poll_concurrency=max(1, int(env.get("ALERTS_POLL_CONCURRENCY") or 16)),
-            deliver_concurrency=max(1, int(env.get("ALERTS_CONCURRENCY") or os.cpu_count() or 2)),
+            deliver_concurrency=max(1, int(env.get("ALERTS_CONCURRENCY") or 1)),
             rates={
                 name: ratelimit.parse_rate(env.get(f"ALERTS_RATE_{name}"), default)
                 for name, default in ratelimit.DEFAULT_RATES.items()
             },
             allow_private_addresses=_flag(env.get("ALERTS_ALLOW_PRIVATE_ADDRESSES")),
+            metrics_listen=_listen(env.get("ALERTS_METRICS_LISTEN"), DEFAULT_METRICS_LISTEN),
         )
+
+
+def _listen(value: str | None, default: str) -> str | None:
+    """A host:port to listen on; ``off`` (or no, false, none) turns the server off; unset: ``default``."""
+    text = (value or "").strip()
+    if not text:
+        return default
+    return None if text.lower() in ("off", "no", "false", "none") else text
 
 
 def _flag(value: str | None) -> bool:

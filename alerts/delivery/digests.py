@@ -8,7 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from alerts import log
+from alerts import log, metrics
 from alerts.delivery import pacing
 from alerts.models import PRIORITIES, Alert, Subscriber
 from alerts.state.pacing import PacingState
@@ -32,6 +32,7 @@ def route(
     recent = state.recent(list(by_subscriber), now)
     sends: dict[str, dict[str, float]] = {}
     holds: dict[str, tuple[dict[str, str], float]] = {}
+    reasons: dict[str | None, int] = defaultdict(int)
     for name, batch in by_subscriber.items():
         subscriber = subscribers.get(name)
         settings = subscriber.pacing if subscriber else pacing.Pacing()
@@ -45,6 +46,7 @@ def route(
                 sent[alert.story] = now
                 continue
             held[alert.story] = json.dumps(alert.to_json(), ensure_ascii=False)
+            reasons[decision.reason] += 1
             release = decision.release_at if release is None else min(release, decision.release_at or now)
             _logger.info(
                 "alert.held",
@@ -58,6 +60,8 @@ def route(
         if held:
             holds[name] = (held, release or now)
     state.note(sends, holds, now)
+    for reason, count in reasons.items():  # counted once they are held in Redis
+        metrics.held(reason, count)
     return instant
 
 

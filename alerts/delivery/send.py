@@ -8,6 +8,9 @@ wait for a turn, or a dead worker) sends only the messages that did not go.
 Deliveries of one batch are sent concurrently, each on its own: a slow or failing URL never
 blocks or repeats the others. Native webhooks of a batch are posted all at once (one event loop,
 pooled connections); Apprise deliveries are sent on this process's send threads.
+
+Each outcome is counted once it is recorded (``alerts_deliveries_total`` by channel kind; a sent
+alert's first-seen-to-sent time in ``alerts_delivery_latency_seconds``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from alerts import log
+from alerts import log, metrics
 from alerts.delivery import outbox, ratelimit, render, targets, webhook
 from alerts.delivery.digest_render import Part, render_digest
 from alerts.delivery.outbox import Policy
@@ -56,6 +59,11 @@ class _Attempt:
     limits: list[ratelimit.Bucket]
     claimed_at: float
     started: float
+
+    @property
+    def kind(self) -> str:
+        """The channel kind (``alerts_deliveries_total``'s label)."""
+        return render.channel_kind(self.url)
 
     @property
     def message(self) -> render.Message:
@@ -142,6 +150,7 @@ class Sender:
         url = self._url(subscriber, fields["target"])
         if url is None:
             self._store.deliveries.drop(delivery)
+            metrics.delivery(metrics.UNKNOWN_KIND, "dropped")
             _logger.warning(
                 "alert.dropped",
                 delivery=delivery,
@@ -159,6 +168,7 @@ class Sender:
         wait = self._take_turn(limits)
         if wait > 0:
             self._store.deliveries.finish([outbox.deferred(delivery, fields, time.time() + wait)])
+            metrics.delivery(render.channel_kind(url), "rate_limited")
             events.info("alert.deferred", wait=round(wait, 2))
             return "deferred"
         if parts and parts[0].message.template_error:
@@ -186,6 +196,7 @@ class Sender:
                 wait = self._take_turn(attempt.limits)
                 if wait > 0:
                     self._store.deliveries.finish([outbox.deferred(delivery, fields, time.time() + wait)])
+                    metrics.delivery(attempt.kind, "rate_limited")
                     attempt.events.info("alert.deferred", wait=round(wait, 2), part=index + 1)
                     return "deferred"
             channel = attempt.channel if index == 0 else _channel(part.message.url)
@@ -223,6 +234,8 @@ class Sender:
         )
         for attempt in attempts:
             alert = attempt.alert
+            latency = sent_at - alert.fetched_at if alert.fetched_at and not alert.is_digest else None
+            metrics.sent(attempt.kind, len(alert.held) or 1, latency)
             digest_fields = (
                 {"alerts": len(alert.held), "messages": len(attempt.parts)} if alert.is_digest else {}
             )
@@ -246,6 +259,7 @@ class Sender:
             attempt.delivery, attempt.fields, attempt.alert, attempt.where, error, policy, time.time(), asked
         )
         self._store.deliveries.finish([finish])
+        metrics.delivery(attempt.kind, "retrying" if finish.dead_at is None else "dead")
         number = int(attempt.fields.get("attempts") or 1)
         if finish.dead_at is None:
             retry_in = round((finish.retry_at or time.time()) - time.time(), 1)

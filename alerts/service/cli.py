@@ -1,4 +1,4 @@
-"""The ``alerts`` command: run, check, once, explain, feeds, dlq, history, send-test.
+"""The ``alerts`` command: run, check, once, explain, feeds, status, dlq, history, send-test.
 
 Each command imports what it needs when it runs, so ``alerts explain`` and ``alerts check`` never
 pay for Celery or Redis, and Apprise only when an Apprise URL is to be checked or used.
@@ -53,12 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alerts", description="Breaking-news alerts: poll, match, deliver.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="workers and beat together, for one machine")
+    run = commands.add_parser("run", help="the whole service, for one machine")
     run.add_argument(
         "--concurrency",
         type=int,
         default=settings.deliver_concurrency,
-        help="deliver worker processes (default: ALERTS_CONCURRENCY, else one per core)",
+        help="deliver processes (default: ALERTS_CONCURRENCY, else 1: one worker for polls and deliveries)",
     )
     run.set_defaults(handler=_run)
     check = commands.add_parser("check", help="validate the configuration")
@@ -79,6 +79,9 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     feeds = commands.add_parser("feeds", help="health of every feed: last success, errors, schedule")
     feeds.add_argument("--json", action="store_true", help="machine-readable output")
     feeds.set_defaults(handler=_feeds)
+    status = commands.add_parser("status", help="the service at a glance: workers, feeds, outbox, last hour")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
     dlq = commands.add_parser("dlq", help="dead deliveries: list, retry or drop them")
     dlq.add_argument("action", choices=["list", "retry", "drop"])
     dlq.add_argument("delivery", nargs="?", help="the delivery id (retry, drop)")
@@ -114,6 +117,21 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
         print(f"accepted: running workers apply {config.fingerprint} now ({accept(config)})")
     return 0
+
+
+def _check_apart() -> int | None:
+    """``alerts check`` in a child process: the configuration's problems (file:line) are printed
+    and its exit status returned, or None when it is valid. Loading it here would keep Apprise's
+    plugins and the matcher in the supervisor, which lives as long as the service, for nothing."""
+    import subprocess
+
+    command = [sys.executable, "-m", "alerts.service.cli", "check"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode == 0:
+        return None
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
 
 
 def _with_redis(settings: Settings, start: bool = False) -> tuple[Settings, Instance | None]:
@@ -169,14 +187,24 @@ def _store(settings: Settings) -> Store:
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from alerts.service.supervise import run
 
-    _load(settings)
+    if (failed := _check_apart()) is not None:
+        return failed
+    server = None
+    if settings.metrics_listen is not None:  # bound first: a port in use stops us before anything starts
+        from alerts.service.observe import ListenError, MetricsServer
+
+        try:
+            server = MetricsServer(settings.metrics_listen)
+        except ListenError as exc:
+            print(exc, file=sys.stderr)
+            return 1
     settings, instance = _with_redis(settings, start=True)
     try:
         return run(
             settings,
-            poll_concurrency=settings.poll_concurrency,
             deliver_concurrency=args.concurrency,
             on_exit=instance.stop if instance else None,  # the embedded Redis stops after the workers
+            server=server,
         )
     finally:
         if instance:
@@ -262,6 +290,20 @@ def _feeds(settings: Settings, args: argparse.Namespace) -> int:
     names = list(config.feeds)
     rows = status.rows(config.feeds, store.feeds.get_many(names), store.schedule.of(names))
     print(json.dumps(rows, ensure_ascii=False) if args.json else status.table(rows, time.time()))
+    return 0
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.errors import StoreUnavailable
+    from alerts.service import status
+
+    store = _store(settings)
+    try:
+        found = status.gather(store)
+    except StoreUnavailable as exc:
+        print(log.redact(str(exc)), file=sys.stderr)
+        return 1
+    print(json.dumps(status.to_json(found), ensure_ascii=False) if args.json else status.text(found))
     return 0
 
 

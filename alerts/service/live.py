@@ -5,6 +5,10 @@ A reload that removes every subscription or feed, or more than half of them, is 
 that truncated a file before writing it, a half-saved edit): it is held back with one
 ``config.suspicious`` warning, and the last good config stays in force until the files have been
 unchanged for ``SUSPICIOUS_HOLD`` seconds, or ``alerts check --accept`` accepts that very config.
+
+Each load and each rejected edit is written to a :class:`LoadRecord` (the store's ``config`` record:
+``alerts status`` and /readyz read it) and counted in ``alerts_config_reloads_total``, once per
+change however many processes see it (the record says which write was news).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from alerts import log
+from alerts import log, metrics
 from alerts.config.load import FEEDS_FILE, REGIONS_FILE, SUBSCRIPTIONS_FILE, Config, load_config
-from alerts.errors import ConfigError
+from alerts.errors import AlertsError, ConfigError
 from alerts.matching.index import Matcher
 from alerts.matching.regions import Classifier
 
@@ -56,15 +62,34 @@ def accept(config: Config) -> Path:
     return path
 
 
+class LoadRecord(Protocol):
+    """Where loads and rejections are reported (:class:`alerts.state.config_record.ConfigRecord`);
+    each returns True when the report is news (a change no other process reported yet)."""
+
+    def loaded(self, fingerprint: str, feeds: int, subscriptions: int, at: float) -> bool: ...
+
+    def rejected(self, problems: Sequence[str], at: float) -> bool: ...
+
+
 class LiveConfig:
     """Holds the current :class:`Snapshot`, reloading it when a configuration file changes."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, record: LoadRecord | None = None, channels: bool = True) -> None:
+        """``channels``: check the notify URLs (with Apprise, whose plugins weigh some 40 MB); a
+        process that never sends (the poll worker) leaves that to those that do."""
         self._directory = directory
+        self._record = record
+        self._channels = channels
         self._lock = threading.Lock()
         self._stamp = self._files_stamp()
         self._checked = time.monotonic()
-        self._snapshot = self._build(load_config(directory))
+        try:
+            config = load_config(directory, channels=channels)
+        except ConfigError as exc:
+            self._rejected(exc)
+            raise
+        self._snapshot = self._build(config)
+        self._loaded(config)
         self._held: tuple[Config, float] | None = None  # a suspicious config, and since when it is stable
 
     def current(self) -> Snapshot:
@@ -89,11 +114,13 @@ class LiveConfig:
     def _reload(self, now: float) -> None:
         self._held = None
         try:
-            config = load_config(self._directory)
+            config = load_config(self._directory, channels=self._channels)
         except ConfigError as exc:
             _logger.error("config.rejected", problems=[str(p) for p in exc.problems])
+            self._rejected(exc)
             return
         if config.fingerprint == self._snapshot.config.fingerprint:
+            self._loaded(config)  # unchanged, or a bad edit undone: the files are valid again
             return
         reason = suspicious(self._snapshot.config, config)
         if reason is not None and not self._accepted(config):
@@ -123,8 +150,34 @@ class LiveConfig:
         except OSError:
             return False
 
+    def _loaded(self, config: Config) -> None:
+        news = self._report(
+            lambda record: record.loaded(
+                config.fingerprint, len(config.feeds), len(config.subscriptions), time.time()
+            )
+        )
+        if news:
+            metrics.config_reload("loaded")
+
+    def _rejected(self, exc: ConfigError) -> None:
+        problems = [log.redact(str(problem)) for problem in exc.problems]
+        if self._report(lambda record: record.rejected(problems, time.time())):
+            metrics.config_reload("rejected")
+
+    def _report(self, write: Callable[[LoadRecord], bool]) -> bool:
+        """Write to the record; True when news (also when there is no record, or Redis is away: then
+        every process counts it rather than none)."""
+        if self._record is None:
+            return True
+        try:
+            return write(self._record)
+        except AlertsError as exc:
+            _logger.debug("config.unrecorded", error=str(exc))
+            return True
+
     def _apply(self, config: Config) -> None:
         self._snapshot = self._build(config)
+        self._loaded(config)
         _logger.info(
             "config.reloaded",
             fingerprint=config.fingerprint,

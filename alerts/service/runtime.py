@@ -18,10 +18,12 @@ from alerts.state.store import Store
 class Runtime:
     """Settings, live config, store and sender of one process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sends: bool = True) -> None:
+        """``sends``: this process delivers, so its configuration's notify URLs are checked too."""
         self.settings = settings
-        self.live = LiveConfig(settings.config_dir)
         self.store = Store.from_url(settings.redis_url or DEFAULT_URL)
+        # the load record is what `alerts status` and /readyz read
+        self.live = LiveConfig(settings.config_dir, record=self.store.config, channels=sends)
         self.policy = Policy(
             max_age=settings.delivery_max_age,
             retention=settings.history_retention,
@@ -42,6 +44,6 @@ class Runtime:
         return self.live.current().config.subscribers
 
     @classmethod
-    def from_env(cls) -> Runtime:
+    def from_env(cls, sends: bool = True) -> Runtime:
         """A runtime for this process's environment; raises ConfigError when the config is invalid."""
-        return cls(Settings.from_env())
+        return cls(Settings.from_env(), sends)

@@ -1,4 +1,4 @@
-"""Delivery records of the outbox, the due and dead sets, and the history stream.
+"""Delivery records of the outbox, the due, dead and created sets, and the history stream.
 
 Every (subscriber, story, URL) delivery is a hash; the due set says when each is next to be sent
 or checked; claims, outcomes and hand-outs are single Lua calls (see ``lua/outbox_*.lua``).
@@ -39,7 +39,13 @@ class Finish:
     history_retention: int = 7 * 86400
 
     def keys(self) -> list[str]:
-        return [keys.outbox(self.delivery), keys.OUTBOX_DUE, keys.OUTBOX_DEAD, keys.HISTORY]
+        return [
+            keys.outbox(self.delivery),
+            keys.OUTBOX_DUE,
+            keys.OUTBOX_DEAD,
+            keys.HISTORY,
+            keys.OUTBOX_CREATED,
+        ]
 
     def args(self, owner: str) -> list[str | int]:
         pairs = [str(part) for name, value in self.fields.items() for part in (name, value)]
@@ -54,6 +60,15 @@ class Finish:
             owner,
         ]
         return [*args, len(self.fields), *pairs, *entry]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSummary:
+    """The outbox at a glance (:meth:`Deliveries.summary`)."""
+
+    pending: int  # not yet sent or dead: pending, being sent, retrying
+    oldest_created: float | None  # unix seconds the oldest of those was created (None: none waits)
+    dead: int
 
 
 class Deliveries:
@@ -84,7 +99,9 @@ class Deliveries:
                 args += [name, value]
         record_keys = [keys.outbox(delivery) for delivery, _ in records]
         with translated():
-            result = self._create(keys=[keys.OUTBOX_DUE, keys.WORKERS, *record_keys], args=args)
+            result = self._create(
+                keys=[keys.OUTBOX_DUE, keys.WORKERS, keys.OUTBOX_CREATED, *record_keys], args=args
+            )
         return [bool(flag) for flag in result]
 
     def claim(self, deliveries: Sequence[str], now: float, lease: float) -> list[dict[str, str] | None]:
@@ -175,6 +192,7 @@ class Deliveries:
             pipe.hset(keys.outbox(delivery), mapping={"state": "retrying", "created": now, "updated": now})
             pipe.persist(keys.outbox(delivery))
             pipe.zadd(keys.OUTBOX_DUE, {delivery: now})
+            pipe.zadd(keys.OUTBOX_CREATED, {delivery: now})
             pipe.execute()
             return True
 
@@ -185,7 +203,19 @@ class Deliveries:
             pipe.delete(keys.outbox(delivery))
             pipe.zrem(keys.OUTBOX_DEAD, delivery)
             pipe.zrem(keys.OUTBOX_DUE, delivery)
+            pipe.zrem(keys.OUTBOX_CREATED, delivery)
             return bool(pipe.execute()[0])
+
+    def summary(self) -> OutboxSummary:
+        """How many deliveries wait (not yet sent or dead), when the oldest of them was created, and
+        how many are dead: a few O(log n) reads, whatever the outbox's size."""
+        with translated():
+            pipe = self._client.pipeline(transaction=False)
+            pipe.zcard(keys.OUTBOX_DUE)
+            pipe.zrange(keys.OUTBOX_CREATED, 0, 0, withscores=True)
+            pipe.zcard(keys.OUTBOX_DEAD)
+            pending, oldest, dead = pipe.execute()
+        return OutboxSummary(int(pending), float(oldest[0][1]) if oldest else None, int(dead))
 
     def history(self, since: float, count: int = 10_000) -> list[dict[str, str]]:
         """History entries (sent and dead deliveries) since ``since`` (unix seconds), oldest first."""

@@ -19,10 +19,12 @@ OUTBOX = PREFIX + "outbox:"  # HASH per delivery (subscriber, story, URL): state
 OUTBOX_RECORD = OUTBOX + "d:"  # prefix of the HASH per delivery
 OUTBOX_DUE = PREFIX + "outbox:due"  # ZSET delivery -> when to (re)try or check it
 OUTBOX_DEAD = PREFIX + "outbox:dead"  # ZSET delivery -> when it was given up
+OUTBOX_CREATED = PREFIX + "outbox:created"  # ZSET delivery not yet sent or dead -> when it was created
 HISTORY = PREFIX + "history"  # STREAM of sent and dead deliveries
 HOST_SLOTS = PREFIX + "host:"  # ZSET per host: poll slots in use (token -> expiry)
 WORKERS = PREFIX + "workers"  # ZSET owner (one worker process) -> server time of its last heartbeat
 OWNED = PREFIX + "owned:"  # SET per owner: the deliveries whose next step that process is to take
+CONFIG = PREFIX + "config"  # HASH: the configuration the workers last loaded (or the edit they rejected)
 
 
 def feed_state(feed: str) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import redis
 
-from alerts import log
+from alerts import log, metrics
 from alerts.errors import StoreUnavailable
 from alerts.state import keys
 from alerts.state.connection import script, translated
@@ -131,6 +131,18 @@ class Liveness:
             raw = self._reap(keys=[keys.WORKERS, keys.OUTBOX_DUE], args=[now, "stale", stale, REAP_LIMIT])
         return _reaped(raw)
 
+    def beats(self) -> list[tuple[str, float]]:
+        """Every process in the workers set and the seconds since its last beat (by the server's
+        clock), newest first; a read only: this process neither joins nor beats."""
+        with translated():
+            pipe = self._client.pipeline(transaction=False)
+            pipe.time()
+            pipe.zrange(keys.WORKERS, 0, -1, withscores=True)
+            (seconds, micros), members = pipe.execute()
+        now = float(seconds) + float(micros) / 1_000_000
+        ages = ((str(owner), max(0.0, now - float(beat))) for owner, beat in members)
+        return sorted(ages, key=lambda aged: aged[1])
+
     def release(self) -> int:
         """A clean stop: stop beating and free this process's claims and deliveries at once.
         Returns how many deliveries are due again (0 when nothing was started or Redis is away)."""
@@ -166,6 +178,7 @@ class Liveness:
             self._steady_since = None
             self._beat_locked("join")
             return
+        metrics.heartbeat(True)
         fresh, self._joined = not self._joined, True
         gap = now - self._last_ok if self._last_ok else 0.0
         if self._steady_since is None or gap > TIMEOUT:
@@ -187,6 +200,7 @@ class Liveness:
             return 0.0
 
     def _failed(self, exc: StoreUnavailable, now: float) -> None:
+        metrics.heartbeat(False)
         self._steady_since = None
         if self._down_since is None:
             self._down_since = now
@@ -222,6 +236,15 @@ def _beat_while_alive(ref: weakref.ref[Liveness], stop: threading.Event) -> None
 
 def _new_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def process_of(owner: str) -> tuple[str, int] | None:
+    """The (host name, pid) an owner name was made from, or None for a name of another form."""
+    host, _, rest = owner.rpartition(":")[0].rpartition(":")
+    try:
+        return (host, int(rest)) if host else None
+    except ValueError:
+        return None
 
 
 def _reaped(raw: list[object]) -> list[Reaped]:

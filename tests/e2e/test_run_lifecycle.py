@@ -38,6 +38,7 @@ def _env(config_dir: Path, state_dir: Path, **extra: str) -> dict[str, str]:
         "ALERTS_CONFIG": str(config_dir),
         "ALERTS_STATE_DIR": str(state_dir),
         "ALERTS_LOG_LEVEL": "INFO",
+        "ALERTS_METRICS_LISTEN": "127.0.0.1:0",  # a port of its own: the default may be taken here
         "PYTHONUNBUFFERED": "1",
         **extra,
     }

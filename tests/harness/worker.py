@@ -1,4 +1,4 @@
-"""A real Celery worker (with embedded beat) in a subprocess, its log captured to a file."""
+"""A real Celery worker (with its poller) in a subprocess, its log captured to a file."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class WorkerProcess:
-    """``celery -A workers.app worker --beat`` on both queues, or ``alerts run`` itself."""
+    """``celery -A workers.app worker`` on both queues, or ``alerts run`` itself."""
 
     def __init__(
         self, env: Mapping[str, str], log_path: Path, via_cli: bool = False, concurrency: int = 8
     ) -> None:
         self._concurrency = concurrency
-        self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        # `alerts run`'s metrics server on a port of its own (the default one may be taken on this machine)
+        self._env = {**os.environ, "ALERTS_METRICS_LISTEN": "127.0.0.1:0", **env, "PYTHONUNBUFFERED": "1"}
         self._via_cli = via_cli
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
@@ -62,7 +63,6 @@ class WorkerProcess:
             "-A",
             "workers.app",
             "worker",
-            "--beat",
             "--queues",
             "poll,deliver",
             "--pool",
@@ -76,7 +76,7 @@ class WorkerProcess:
         ]
 
     def kill(self) -> None:
-        """SIGKILL the worker and every process it started (embedded beat): no shutdown at all."""
+        """SIGKILL the worker and every process it started: no shutdown at all."""
         if self._process:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
@@ -93,7 +93,7 @@ class WorkerProcess:
                 self._process.wait()
         if self._process:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)  # anything it left behind (embedded beat)
+                os.killpg(self._process.pid, signal.SIGKILL)  # anything it left behind
 
     @property
     def pid(self) -> int:
