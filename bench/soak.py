@@ -188,7 +188,11 @@ def kill_mid_batch(soak: Soak, root_pid: int, publish: Publish) -> None:
 
 
 def run_traffic(
-    args: argparse.Namespace, plan: Plan, feeds: FeedServer, sinks: list[WebhookSink], soak: Soak,
+    args: argparse.Namespace,
+    plan: Plan,
+    feeds: FeedServer,
+    sinks: list[WebhookSink],
+    soak: Soak,
     on_tick: Callable[[float, Publish], None],
 ) -> None:
     """Publish at Poisson moments for ``plan.duration`` seconds, flipping failing sinks as planned."""
@@ -352,6 +356,7 @@ def main() -> int:
             )
             env = {"REDIS_URL": url, "ALERTS_CONFIG": str(work / "config"), "ALERTS_LOG_LEVEL": "INFO"}
             env.setdefault("ALERTS_HOST_CONCURRENCY", os.environ.get("ALERTS_HOST_CONCURRENCY", "16"))
+            env["ALERTS_CONCURRENCY"] = "2"  # two deliver processes: one of them is killed mid-run
             worker = WorkerProcess(env, work / "service.log", via_cli=True).start()
             wait_for(lambda: min(feeds.feed(n).requests for n in names) >= 2, timeout=90, what="seeding")
             print(

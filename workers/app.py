@@ -1,4 +1,4 @@
-"""The Celery app: broker, queues, beat schedule, and the logging/context signals."""
+"""The Celery app: broker, queues, and the logging/context signals (no beat: see alerts.service.poller)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from alerts.service.supervise import DELIVER_QUEUE, POLL_QUEUE
 from alerts.state.connection import DEFAULT_URL
 
 SETTINGS = Settings.from_env()
-TICK_SECONDS = SETTINGS.tick
 
 
 def _queue(name: str) -> Queue:
@@ -46,39 +45,18 @@ def _make_app() -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_enable_prefetch_count_reduction=False,
         broker_transport_options={"visibility_timeout": 3600},
-        beat_scheduler="celery.beat:Scheduler",  # in memory: the tick needs no state file in the cwd
-        beat_max_loop_interval=1,
-        beat_schedule={
-            "tick": {
-                "task": "alerts.tick",
-                "schedule": TICK_SECONDS,
-                "options": {"queue": POLL_QUEUE, "expires": max(1.0, TICK_SECONDS * 4)},
-            },
-            "sweep": {
-                "task": "alerts.sweep",
-                "schedule": 1.0,
-                "options": {"queue": POLL_QUEUE, "expires": 5.0},
-            },
-            "digests": {
-                "task": "alerts.digests",
-                "schedule": 5.0,
-                "options": {"queue": POLL_QUEUE, "expires": 10.0},
-            },
-            "websub-renew": {
-                "task": "alerts.websub_renew",
-                "schedule": 60.0,
-                "options": {"queue": POLL_QUEUE, "expires": 50.0},
-            },
-        },
+        # no beat schedule: the poll worker's poller (alerts.service.poller) polls the feeds when they
+        # are due and runs the periodic jobs (sweep, digests, WebSub renewals) itself
+        beat_schedule={},
     )
     return app
 
 
 class QuietBrokerOutage(logging.Filter):
     """While Redis is away, Celery and kombu log a line (often with a traceback) every few seconds from
-    each component: the consumer's reconnects, the beat's failed sends. Those go to debug; one
-    process says it once instead (``redis.unavailable`` and ``redis.recovered``, from the beat's
-    heartbeat, :mod:`alerts.state.liveness`)."""
+    each component: the consumer's reconnects, the producer's failed sends. Those go to debug; one
+    process says it once instead (``redis.unavailable`` and ``redis.recovered``, from the poll
+    worker's heartbeat, :mod:`alerts.state.liveness`)."""
 
     MARKERS = ("Cannot connect to", "Connection to broker lost", "Connection error", "Trying again in")
     # Celery's warning after every reconnect; the choice it asks for is made (keep running tasks)
@@ -134,21 +112,6 @@ app = _make_app()
 def _setup_logging(**_: Any) -> None:
     """Celery calls this instead of configuring logging itself."""
     log.configure(SETTINGS.log_level, filters=_FILTERS)
-
-
-@signals.beat_init.connect
-def _beat_heartbeat(**_: Any) -> None:
-    """The beat (one per deployment) announces Redis outages: one ``redis.unavailable`` line when
-    they start and one ``redis.recovered`` when they end, for the whole service."""
-    from alerts.state.store import Store
-
-    global _BEAT_STORE
-    _BEAT_STORE = Store.from_url(SETTINGS.redis_url or DEFAULT_URL)
-    _BEAT_STORE.liveness.report = True
-    _BEAT_STORE.liveness.start()
-
-
-_BEAT_STORE: Any = None
 
 
 @signals.task_prerun.connect

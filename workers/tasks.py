@@ -15,6 +15,7 @@ from alerts.delivery import outbox
 from alerts.errors import AlertsError, StoreUnavailable
 from alerts.models import Alert
 from alerts.service import pipeline
+from alerts.service.poller import Periodic, Poller
 from alerts.service.runtime import Runtime
 from alerts.service.supervise import DELIVER_QUEUE, POLL_QUEUE
 from alerts.websub import subscriptions
@@ -28,7 +29,10 @@ _runtime_lock = threading.Lock()
 
 @functools.cache
 def _built() -> Runtime:
-    return Runtime.from_env()
+    return Runtime.from_env(sends=_sends)
+
+
+_sends = True  # whether this worker delivers (and checks notify URLs); known once its queues are
 
 
 def runtime() -> Runtime:
@@ -38,9 +42,13 @@ def runtime() -> Runtime:
         return _built()
 
 
-@signals.worker_init.connect
+@signals.celeryd_after_setup.connect
 def _warm_up(**_: Any) -> None:
-    """Load the configuration before the first task (in the parent, so forked children share it)."""
+    """Load the configuration before the first task (in the parent, so forked children share it); a
+    worker that only polls does not load Apprise to check notify URLs it never uses."""
+    global _sends
+    consumed = app.amqp.queues.consume_from
+    _sends = not consumed or DELIVER_QUEUE in consumed
     try:
         runtime().live.current()
     except AlertsError as exc:  # the first task reports it again, with its context
@@ -55,11 +63,48 @@ def _start_heartbeat(**_: Any) -> None:
     runtime().store.liveness.start()
 
 
+@signals.worker_ready.connect
+def _start_poller(**_: Any) -> None:
+    """A worker that consumes the poll queue polls the due feeds and runs the periodic jobs
+    (:mod:`alerts.service.poller`), and announces Redis outages for the service (one line each)."""
+    global _POLLER
+    if POLL_QUEUE not in app.amqp.queues.consume_from or _POLLER is not None:
+        return
+    built = runtime()
+    built.store.liveness.report = True
+    jobs = [
+        Periodic("sweep", 1.0, _sweep),
+        Periodic("digests", 5.0, lambda: pipeline.send_digests(runtime(), _enqueue_deliveries)),
+    ]
+    if built.settings.websub_url:
+        jobs.append(Periodic("websub_renew", 60.0, lambda: subscriptions.renew(runtime().store)))
+    _POLLER = Poller(
+        built,
+        _enqueue_deliveries,
+        threads=built.settings.poll_concurrency,
+        tick=built.settings.tick,
+        jobs=jobs,
+    ).start()
+
+
+_POLLER: Poller | None = None
+
+
 @signals.worker_process_shutdown.connect
 @signals.worker_shutdown.connect
 def _release(**_: Any) -> None:
-    """A clean stop (its tasks finished or handed back) frees what this process still holds at once."""
+    """A clean stop (its tasks finished or handed back) frees what this process still holds at once;
+    the poller first finishes the polls under way."""
+    if _POLLER is not None:
+        _POLLER.stop()
     runtime().store.liveness.release()
+
+
+def _sweep() -> int:
+    """Reap dead workers and hand out deliveries that are due: lost tasks, retries, the dead's."""
+    ids = pipeline.sweep(runtime())
+    _send_batches(ids)
+    return len(ids)
 
 
 @signals.task_received.connect
@@ -82,7 +127,8 @@ def _interrupted(task: str, exc: StoreUnavailable) -> None:
 
 @app.task(name="alerts.tick", ignore_result=True, acks_late=False)
 def tick() -> int:
-    """Queue one poll per feed that is due (beat sends this every ALERTS_TICK seconds)."""
+    """Queue one poll per feed that is due (the poller polls them itself; kept for a beat of an older
+    version still sending it)."""
     try:
         due = pipeline.schedule(runtime())
     except StoreUnavailable as exc:
@@ -181,9 +227,7 @@ def sweep() -> int:
     """Reap dead workers and hand out deliveries that are due: lost tasks, retries, the dead's
     (every second)."""
     try:
-        ids = pipeline.sweep(runtime())
+        return _sweep()
     except StoreUnavailable as exc:
         _interrupted("sweep", exc)
         return 0
-    _send_batches(ids)
-    return len(ids)

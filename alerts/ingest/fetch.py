@@ -13,13 +13,13 @@ checked (:data:`FEED_URL`, or :meth:`AddressPolicy.feed_url` to carry the feed's
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from alerts.errors import FeedRejected, FetchError
 from alerts.ingest.addresses import AddressPolicy
-from alerts.ingest.http import CONTENT, Limits, Response, get_many, get_one, parse_retry_after
+from alerts.ingest.http import CONTENT, Limits, Response, get_each, get_many, get_one, parse_retry_after
 
 __all__ = [
     "ACCEPT",
@@ -30,6 +30,7 @@ __all__ = [
     "HttpStatusError",
     "Limits",
     "Validators",
+    "fetch_each",
     "fetch_many",
     "fetch_one",
 ]
@@ -111,6 +112,25 @@ def fetch_many(
         else:
             results.append(answer)
     return results
+
+
+def fetch_each(
+    feeds: Sequence[tuple[str, Validators, AddressPolicy]], limits: Limits = Limits(), concurrency: int = 32
+) -> Iterator[list[tuple[int, FetchResult | FetchError | FeedRejected]]]:
+    """Poll many feeds at once (``concurrency`` at a time), each URL with its validators and address
+    policy; as polls end, yield the (index, result or error) pairs of those that ended together."""
+    requests = [(url, _request_headers(validators), policy) for url, validators, policy in feeds]
+    for ended in get_each(requests, limits, concurrency):
+        results: list[tuple[int, FetchResult | FetchError | FeedRejected]] = []
+        for index, answer in ended:
+            if isinstance(answer, Response):
+                try:
+                    results.append((index, _result(answer, feeds[index][1], limits)))
+                except (FetchError, FeedRejected) as exc:
+                    results.append((index, exc))
+            else:
+                results.append((index, answer))
+        yield results
 
 
 def _request_headers(validators: Validators) -> dict[str, str]:

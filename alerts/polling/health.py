@@ -16,6 +16,7 @@ from alerts import log
 from alerts.ingest.fetch import HttpStatusError
 from alerts.models import Feed
 from alerts.polling import policy
+from alerts.state.polls import PollWrite
 from alerts.state.store import Store
 
 _logger = log.get("alerts.health")
@@ -61,30 +62,55 @@ def succeeded(
     ``arrivals`` are the published times of its new items (the feed's rhythm, for ``every: auto``);
     ``seen`` counts the new items seen arriving now (0 on a first poll: its backlog is not news)."""
     now = time.time()
+    write, health = success(
+        feed, state, now, max_age=max_age, pushed=pushed, arrivals=arrivals, seen=seen, fields=fields
+    )
+    store.polls.record([write])
+    return _check(store, feed, health, now)
+
+
+def success(
+    feed: Feed,
+    state: dict[str, str],
+    now: float,
+    *,
+    max_age: float | None,
+    pushed: bool = False,
+    arrivals: Sequence[float] = (),
+    seen: int = 0,
+    fields: dict[str, str | int | float | None] | None = None,
+) -> tuple[PollWrite, policy.Health]:
+    """What a good poll at ``now`` records (pure): the state fields, the next poll when it is not one
+    interval on (the schedule books that by itself), the interval of an adaptive feed; and the feed's
+    health after it."""
     health = policy.Health.from_state(state)
-    watched = policy.watched_since(health, now)
     update: dict[str, str | int | float | None] = {
         **(fields or {}),
         "last_ok": now,
         "failures": 0,
         "last_error": None,
-        "watched_since": watched,
+        "watched_since": policy.watched_since(health, now),
     }
     if arrivals:
         update["arrivals"] = policy.record_arrivals(health, list(arrivals))
         update["items_seen"] = health.items_seen + len(arrivals)
     if seen:
         update["seen"] = policy.record_seen(health, now)
-    store.feeds.update(feed.name, update)
     health = policy.Health.from_state({**state, **{k: str(v) for k, v in update.items() if v is not None}})
     health = dataclasses.replace(health, failures=0, last_error=None)
     every = policy.interval(feed, health)
-    if feed.adaptive:
-        store.schedule.set_interval(feed.name, every)
     delay = policy.after_success(feed, health, max_age, pushed)
-    if delay != feed.every or pushed or int(state.get("failures") or 0):
-        store.schedule.reschedule(feed.name, now + delay)
-    return _check(store, feed, health, now)
+    rebook = delay != feed.every or pushed or int(state.get("failures") or 0)
+    write = PollWrite(
+        feed.name, update, next_at=now + delay if rebook else None, interval=every if feed.adaptive else None
+    )
+    return write, health
+
+
+def quiet(feed: Feed, health: policy.Health, now: float) -> bool:
+    """True when a good poll changes nothing ops are told: the feed neither is nor turns unhealthy
+    (such polls may be recorded in a batch, without :func:`succeeded`'s checks)."""
+    return health.unhealthy is None and policy.unhealthy_reason(feed, health, now) is None
 
 
 def pushed_items(store: Store, feed: Feed, count: int) -> None:

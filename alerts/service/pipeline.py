@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from alerts import log
+from alerts import log, metrics
+from alerts.config.load import Config
 from alerts.delivery import digests, outbox
 from alerts.errors import AlertsError, FeedParseError, FeedRejected, FetchError, UnknownTarget
 from alerts.ingest.enrich import enrich
@@ -53,9 +54,13 @@ class PollReport:
 
 def schedule(runtime: Runtime, now: float | None = None) -> list[str]:
     """The feeds due for a poll now (each is booked for its next poll, so no two ticks return it)."""
-    config = runtime.live.current().config
-    runtime.store.schedule.sync({name: feed.every for name, feed in config.feeds.items()}, config.fingerprint)
+    schedule_sync(runtime, runtime.live.current().config)
     return runtime.store.schedule.due(time.time() if now is None else now)
+
+
+def schedule_sync(runtime: Runtime, config: Config) -> None:
+    """Make the schedule hold exactly ``config``'s feeds (one round trip when it already does)."""
+    runtime.store.schedule.sync({name: feed.every for name, feed in config.feeds.items()}, config.fingerprint)
 
 
 def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
@@ -68,6 +73,7 @@ def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
     lock = locks.lock_feed(name, hold)
     if lock is None:
         _logger.debug("feed.busy", feed=name)
+        metrics.polled(name, "busy")
         return PollReport(name, "busy")
     try:
         host = urlsplit(feed.url).hostname or feed.url
@@ -75,6 +81,7 @@ def poll_feed(runtime: Runtime, name: str, dispatch: Dispatch) -> PollReport:
         if slot is None:
             runtime.store.schedule.reschedule(feed.name, time.time() + random.uniform(0.2, 1.0))
             _logger.debug("feed.deferred", feed=feed.name, host=host)
+            metrics.polled(feed.name, "deferred")
             return PollReport(feed.name, "deferred")
         try:
             return _fetch_and_process(runtime, snapshot, feed, dispatch)
@@ -91,21 +98,40 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
     try:
         result = fetch_one(feed.url, validators, policy=AddressPolicy.feed_url(feed))
     except (FetchError, FeedRejected) as exc:
-        return _failed(runtime, snapshot, feed, state, exc, dispatch)
+        return failed(runtime, snapshot, feed, state, exc, dispatch)
     pushed = bool(runtime.settings.websub_url) and subscriptions.live(store, feed.name)
+    return fetched(runtime, snapshot, feed, state, result, pushed, dispatch)
+
+
+def fetched(
+    runtime: Runtime,
+    snapshot: Snapshot,
+    feed: Feed,
+    state: dict[str, str],
+    result: FetchResult,
+    pushed: bool,
+    dispatch: Dispatch,
+) -> PollReport:
+    """What a poll does once ``feed`` answered: record a 304, or parse, match and hand on the items;
+    ``state`` is the feed's state as read before the fetch, ``pushed`` whether WebSub pushes it."""
+    store = runtime.store
     if result.not_modified:
         notice = health.succeeded(
             store, feed, state, max_age=result.max_age, pushed=pushed, fields={"last_304": time.time()}
         )
         _notify_ops(snapshot, feed, notice, dispatch)
-        _logger.info("feed.polled", feed=feed.name, status=304, elapsed_ms=_ms(result.elapsed))
+        metrics.polled(feed.name, 304, result.elapsed)
+        _logger.debug("feed.polled", feed=feed.name, status=304, elapsed_ms=_ms(result.elapsed))
         return PollReport(feed.name, "not_modified")
     fetched_at = time.time()
     try:
         items = parse_source(feed, result.body, result.url, result.content_type)
     except FeedParseError as exc:
-        return _failed(runtime, snapshot, feed, state, exc, dispatch)
+        return failed(runtime, snapshot, feed, state, exc, dispatch, result.elapsed)
     outcome = _process(runtime, snapshot, feed, items, fetched_at, dispatch)
+    metrics.polled(feed.name, result.status, result.elapsed)
+    metrics.new_items(feed.name, outcome.new)
+    metrics.matched(len(outcome.alerts))
     _discover_hub(runtime, feed, result)
     notice = health.succeeded(
         store,
@@ -118,7 +144,7 @@ def _fetch_and_process(runtime: Runtime, snapshot: Snapshot, feed: Feed, dispatc
         fields={"etag": result.validators.etag, "last_modified": result.validators.last_modified},
     )
     _notify_ops(snapshot, feed, notice, dispatch)
-    _logger.info(
+    (_logger.info if outcome.new else _logger.debug)(
         "feed.polled",
         feed=feed.name,
         status=result.status,
@@ -166,18 +192,20 @@ def _discover_hub(runtime: Runtime, feed: Feed, result: FetchResult) -> None:
         _logger.warning("websub.subscribe_failed", feed=feed.name, error=str(exc))
 
 
-def _failed(
+def failed(
     runtime: Runtime,
     snapshot: Snapshot,
     feed: Feed,
     state: dict[str, str],
     exc: AlertsError,
     dispatch: Dispatch,
+    elapsed: float | None = None,
 ) -> PollReport:
     """Record and log a failed poll; the feed is re-probed with backoff (or after its Retry-After).
     A document refused unread (it declares XML entities) is logged as ``feed.rejected``."""
     failures, notice = health.failed(runtime.store, feed, state, exc)
     _notify_ops(snapshot, feed, notice, dispatch)
+    metrics.polled(feed.name, metrics.poll_outcome(exc), elapsed)
     event = "feed.rejected" if isinstance(exc, EntitiesRefused) else "feed.failed"
     _logger.warning(event, feed=feed.name, error=str(exc), error_type=type(exc).__name__, failures=failures)
     return PollReport(feed.name, "failed", error=str(exc))

@@ -24,6 +24,7 @@ class Schedule:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._due = script(client, "schedule_due")
+        self._take = script(client, "schedule_take")
 
     def sync(self, intervals: Mapping[str, float], fingerprint: str) -> bool:
         """Make the schedule hold exactly these feeds; new feeds are due soon. False if already in sync."""
@@ -55,6 +56,13 @@ class Schedule:
         """Pop the feeds due at ``now`` and book their next poll."""
         with translated():
             return [str(feed) for feed in self._due(keys=[keys.SCHEDULE, keys.INTERVALS], args=[now, limit])]
+
+    def take(self, now: float, limit: int = 1000) -> tuple[list[str], float | None]:
+        """Pop the feeds due at ``now`` and book their next poll; and when the next feed is due
+        (None when none is scheduled). One round trip."""
+        with translated():
+            first, *due = self._take(keys=[keys.SCHEDULE, keys.INTERVALS], args=[now, limit])
+        return [str(feed) for feed in due], float(first) if first else None
 
     def reschedule(self, feed: str, at: float) -> None:
         """Book ``feed``'s next poll at ``at`` (only if it is still scheduled)."""

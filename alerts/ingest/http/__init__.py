@@ -23,7 +23,7 @@ second reuses keep-alive connections instead of paying for a new loop, session a
 handshake each time.
 """
 
-from alerts.ingest.http.get import get_many, get_one
+from alerts.ingest.http.get import get_each, get_many, get_one
 from alerts.ingest.http.messages import (
     USER_AGENT,
     Limits,
@@ -56,6 +56,7 @@ __all__ = [
     "allow_private_addresses",
     "check_url",
     "display",
+    "get_each",
     "get_many",
     "get_one",
     "parse_retry_after",

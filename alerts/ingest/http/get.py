@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import queue
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import aiohttp
 from yarl import URL
@@ -185,3 +186,60 @@ def get_many(
         for i, result in zip(todo, runner.run(every(), wait), strict=True):
             out[i] = result
     return [r for r in out if r is not None]
+
+
+Answer = Response | FetchError | FeedRejected
+
+
+def get_each(
+    requests: Sequence[tuple[str, Mapping[str, str], AddressPolicy]],
+    limits: Limits = Limits(),
+    concurrency: int = _MANY_CONCURRENCY,
+) -> Iterator[list[tuple[int, Answer]]]:
+    """Every GET at once (at most ``concurrency`` at a time), each with its own address policy; as
+    they end, yield the (index, response or error) pairs of those that ended since the last yield, so
+    a caller handles the quick ones while a slow one still runs. Safe from any thread."""
+    done: queue.SimpleQueue[tuple[int, Answer]] = queue.SimpleQueue()
+    todo: list[int] = []
+    refused: list[tuple[int, Answer]] = []
+    for i, (url, _, _) in enumerate(requests):
+        try:
+            check_url(url)
+        except FeedRejected as exc:
+            refused.append((i, exc))  # refused before any I/O
+        else:
+            todo.append(i)
+    if refused:
+        yield refused
+    if not todo:
+        return
+    runner = background.current()
+
+    async def every() -> None:
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(index: int) -> None:
+            url, headers, policy = requests[index]
+            async with gate:
+                try:
+                    answer: Answer = await _get(runner, url, headers, limits, policy)
+                except (FetchError, FeedRejected) as exc:
+                    answer = exc
+            done.put((index, answer))
+
+        await asyncio.gather(*(one(index) for index in todo))
+
+    future = asyncio.run_coroutine_threadsafe(every(), runner.loop)
+    wait = math.ceil(len(todo) / max(1, concurrency)) * limits.total_timeout + GRACE
+    deadline, left = time.monotonic() + wait, len(todo)
+    try:
+        while left:
+            ended = [done.get(timeout=max(0.0, deadline - time.monotonic()))]
+            while len(ended) < left and not done.empty():
+                ended.append(done.get_nowait())
+            left -= len(ended)
+            yield ended
+    except queue.Empty:
+        raise FetchError(f"no answer from the HTTP loop within {wait:g}s") from None
+    finally:
+        future.cancel()

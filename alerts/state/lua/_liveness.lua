@@ -10,9 +10,13 @@ local HELD = '$HELD'
 local HELD_TAKEN = '$HELD_TAKEN'
 local HELD_DUE = '$HELD_DUE'
 
-local function server_now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+local cached_now = nil
+local function server_now()  -- read once per script: a script runs at one moment
+  if not cached_now then
+    local t = redis.call('TIME')
+    cached_now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  end
+  return cached_now
 end
 
 local function alive(workers, owner, stale)
