@@ -39,31 +39,50 @@ def host_of(feed: Feed) -> str:
 def poll_batch(runtime: Runtime, names: Sequence[str], dispatch: Dispatch) -> list[PollReport]:
     """Poll the feeds ``names`` (at most :data:`BATCH` is best) at once; one report per feed.
 
-    A feed another process is polling is ``busy``; one whose host has its limit of polls running is
-    ``deferred`` (booked again within a second); a feed no longer configured is skipped. Raises
-    StoreUnavailable when Redis goes away (the polls' locks and slots are then released once it is
-    back, or taken over when this process dies)."""
+    A feed another process is polling is ``busy``; a feed no longer configured is skipped. Feeds of a
+    host that has its limit of polls running wait for the batch's own polls of it to end and are
+    polled in the next round, back to back, for at most half their interval; those still waiting
+    then (the host is busy with other processes' polls) are ``deferred``, booked again within a
+    second. Raises StoreUnavailable when Redis goes away (the polls' locks and slots are then
+    released once it is back, or taken over when this process dies)."""
     snapshot = runtime.live.current()
     feeds = [snapshot.config.feeds[name] for name in names if name in snapshot.config.feeds]
     if not feeds:
         return []
-    store, now = runtime.store, time.time()
-    begun = store.polls.begin(
-        [(feed.name, host_of(feed)) for feed in feeds],
-        runtime.settings.claim_hold,
-        runtime.settings.host_concurrency,
-        [now + random.uniform(0.2, 1.0) for _ in feeds],
-        now,
-    )
-    reports = [PollReport(name, "busy") for name in begun.busy]
-    reports += [PollReport(name, "deferred") for name in begun.deferred]
-    for report in reports:
-        _logger.debug(f"feed.{report.status}", feed=report.feed)
-        metrics.polled(report.feed, report.status)
-    grants = begun.granted
-    if not grants:
-        return reports
+    store, started = runtime.store, time.monotonic()
+    patience = min(feed.every for feed in feeds) / 2
     by_name = {feed.name: feed for feed in feeds}
+    pending, reports = feeds, []
+    while pending:
+        begun = store.polls.begin(
+            [(feed.name, host_of(feed)) for feed in pending],
+            runtime.settings.claim_hold,
+            runtime.settings.host_concurrency,
+        )
+        for name in begun.busy:
+            reports.append(_skipped(name, "busy"))
+        if begun.granted:
+            reports += _poll(runtime, snapshot, by_name, begun.granted, dispatch)
+        pending = [by_name[name] for name in begun.deferred]
+        if pending and (not begun.granted or time.monotonic() - started > patience):
+            now = time.time()
+            store.schedule.reschedule_many({feed.name: now + random.uniform(0.2, 1.0) for feed in pending})
+            reports += [_skipped(feed.name, "deferred") for feed in pending]
+            break
+    return reports
+
+
+def _skipped(name: str, status: str) -> PollReport:
+    _logger.debug(f"feed.{status}", feed=name)
+    metrics.polled(name, status)
+    return PollReport(name, status)
+
+
+def _poll(
+    runtime: Runtime, snapshot: Snapshot, by_name: dict[str, Feed], grants: list[Grant], dispatch: Dispatch
+) -> list[PollReport]:
+    """Fetch the granted feeds at once and handle each group of answers that ended together."""
+    store, reports = runtime.store, []
     watched = bool(runtime.settings.websub_url)
     requests = []
     for grant in grants:

@@ -68,17 +68,19 @@ class PollBatches:
         feeds: Sequence[tuple[str, str]],
         ttl: float,
         host_limit: int,
-        retry_at: Sequence[float],
+        retry_at: Sequence[float] | None = None,
         now: float | None = None,
     ) -> Begun:
         """Begin the polls of ``feeds`` ((name, host) pairs); ``retry_at``: when to book each feed
-        again if its host is full. Locks and slots are held at most ``ttl`` seconds."""
+        again if its host is full (None: the caller books the deferred ones). Locks and slots are
+        held at most ``ttl`` seconds."""
         now = time.time() if now is None else now
         nonce = time.time_ns()
         tokens = [f"{self._liveness.owner}|{nonce}.{i}" for i in range(len(feeds))]
         keys_ = [keys.WORKERS, keys.SCHEDULE]
         args: list[str | int | float] = [now, int(ttl * 1e3), now + ttl, host_limit, self._liveness.stale()]
-        for (name, host), token, retry in zip(feeds, tokens, retry_at, strict=True):
+        retries: Sequence[float | str] = [""] * len(feeds) if retry_at is None else retry_at
+        for (name, host), token, retry in zip(feeds, tokens, retries, strict=True):
             keys_ += [keys.poll_lock(name), keys.host_slots(host), keys.feed_state(name)]
             args += [name, token, retry]
         if not feeds:

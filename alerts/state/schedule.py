@@ -69,6 +69,12 @@ class Schedule:
         with translated():
             self._client.zadd(keys.SCHEDULE, {feed: at}, xx=True)
 
+    def reschedule_many(self, at: Mapping[str, float]) -> None:
+        """:meth:`reschedule` for each feed, in one round trip."""
+        if at:
+            with translated():
+                self._client.zadd(keys.SCHEDULE, dict(at), xx=True)
+
     def set_interval(self, feed: str, every: float) -> None:
         """The interval booked after each poll of ``feed``."""
         with translated():

@@ -87,15 +87,35 @@ def test_a_feed_another_live_process_polls_is_busy_and_a_full_host_defers(
     other.liveness.start()
     try:
         time.sleep(1.2)
-        held = other.locks.lock_feed("a", 60)
-        assert held is not None
+        assert other.locks.lock_feed("a", 60) is not None
+        slot = other.locks.take_host_slot("127.0.0.1", 1, 60)  # the host's one slot: another's poll
+        assert slot is not None
         reports = {report.feed: report.status for report in poll_batch(runtime, names, Recorder())}
-        # "a" is polled elsewhere; "b" takes the host's one slot; "c" waits for it
-        assert reports == {"a": "busy", "b": "ok", "c": "deferred"}
-        due_again = runtime.store.schedule.of(["c"])["c"][0]
-        assert due_again is not None and due_again <= time.time() + 1.0
+        assert reports == {"a": "busy", "b": "deferred", "c": "deferred"}
+        booked = runtime.store.schedule.of(["b", "c"])
+        assert all(at is not None and at <= time.time() + 1.0 for at, _ in booked.values())
+        assert not runtime.store.client.exists(keys.poll_lock("b"), keys.poll_lock("c"))
+        other.locks.give_host_slot("127.0.0.1", slot)
     finally:
         other.liveness.release()
+
+
+def test_a_batch_polls_one_hosts_feeds_back_to_back_within_its_limit(
+    feed_server: FeedServer, config_dir: Path, redis_url: str
+) -> None:
+    """Five feeds of one host allowed one poll at a time: the batch polls them in turn (never two at
+    once at the server), all within the batch, none deferred to a later turn."""
+    names = [f"f{n}" for n in range(5)]
+    _config(config_dir, feed_server, names)
+    feed_server.latency = 0.05
+    runtime = _runtime(config_dir, redis_url, host_concurrency=1)
+    schedule_sync(runtime, runtime.live.current().config)
+    started = time.monotonic()
+    reports = poll_batch(runtime, names, Recorder())
+    took = time.monotonic() - started
+    assert sorted(report.status for report in reports) == ["ok"] * 5
+    assert 0.25 <= took < 2.0, took  # five 50 ms answers one after the other
+    assert runtime.store.client.zcard(keys.host_slots("127.0.0.1")) == 0
 
 
 def test_a_failing_feed_fails_alone(feed_server: FeedServer, config_dir: Path, redis_url: str) -> None:

@@ -4,7 +4,7 @@
 -- KEYS[1]: the workers zset, KEYS[2]: the schedule zset, then per feed: its lock, its host's slots
 -- zset, its state hash. ARGV[1]: now, ARGV[2]: lock ttl in ms, ARGV[3]: slot expiry (unix s),
 -- ARGV[4]: slots per host, ARGV[5]: STALE, then per feed: its name, its token ('<owner>|<nonce>'),
--- when to retry it if its host is full.
+-- when to retry it if its host is full ('': the caller books it).
 -- Returns per feed {code, state as a flat field/value array}: code 1 granted, 0 busy, 2 deferred.
 local now, ttl, expiry = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local limit, stale = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -32,7 +32,7 @@ for i = 1, n do
       held[slots] = held[slots] + 1
       code = 1
     else
-      redis.call('ZADD', KEYS[2], 'XX', retry_at, feed)
+      if retry_at ~= '' then redis.call('ZADD', KEYS[2], 'XX', retry_at, feed) end
       code = 2
     end
   end
