@@ -118,6 +118,11 @@ def test_metrics_count_each_delivery_once_and_readyz_follows_redis(
             what="the delivery counted",
         )
 
+        wait_for(  # the polls after Lima's are answered 304
+            lambda: _value(_samples(base), "alerts_polls_total", feed="wire", outcome="304") >= 1,
+            timeout=10,
+            what="a 304 poll counted",
+        )
         samples = _samples(base)
         deliveries = {key: value for key, value in samples.items() if key[0] == "alerts_deliveries_total"}
         assert sum(deliveries.values()) == 1.0, deliveries  # across every process, counted once
@@ -125,6 +130,11 @@ def test_metrics_count_each_delivery_once_and_readyz_follows_redis(
         assert _value(samples, "alerts_delivery_latency_seconds_bucket", kind="webhook", le="+Inf") == 1.0
         assert 0 < _value(samples, "alerts_delivery_latency_seconds_sum", kind="webhook") < 30
         assert _value(samples, "alerts_alerts_sent_total", kind="webhook") == 1.0
+        # the poller's polls: the first (200, an empty feed seeded), 304s, and the one that found Lima
+        assert _value(samples, "alerts_items_new_total", feed="wire") == 1.0
+        assert _value(samples, "alerts_matches_total") == 1.0
+        assert _value(samples, "alerts_polls_total", feed="wire", outcome="200") == 2.0
+        assert _value(samples, "alerts_fetch_duration_seconds_count") >= 3
         # the poll worker, the deliver worker and its children each loaded the config: one version
         assert _value(samples, "alerts_config_reloads_total", outcome="loaded") == 1.0
         assert _value(samples, "alerts_heartbeats_total", outcome="ok") > 0
