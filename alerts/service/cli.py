@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from alerts import log
 from alerts.config.settings import Settings
 from alerts.errors import AlertsError, ConfigError
+from alerts.service import arguments
 
 if TYPE_CHECKING:
     from alerts.config.load import Config
@@ -34,11 +35,10 @@ class NoRedis(AlertsError):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``alerts`` console script."""
     settings = Settings.from_env()
-    parser = _parser(settings)
-    args = parser.parse_args(argv)
+    args = arguments.parser(settings).parse_args(argv)
     log.configure(settings.log_level)
     try:
-        return int(args.handler(settings, args))
+        return int(_HANDLERS[args.command](settings, args))
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
@@ -48,54 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:  # Ctrl-C before `alerts run` handles it, or in a short command
         return 130
-
-
-def _parser(settings: Settings) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alerts", description="Breaking-news alerts: poll, match, deliver.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="the whole service, for one machine")
-    run.add_argument(
-        "--concurrency",
-        type=int,
-        default=settings.deliver_concurrency,
-        help="deliver processes (default: ALERTS_CONCURRENCY, else 1: one worker for polls and deliveries)",
-    )
-    run.set_defaults(handler=_run)
-    check = commands.add_parser("check", help="validate the configuration")
-    check.add_argument(
-        "--accept",
-        action="store_true",
-        help="also apply it at once in running workers, even if it removes most subscriptions or feeds",
-    )
-    check.set_defaults(handler=_check)
-    commands.add_parser("once", help="poll every feed once, deliver, exit").set_defaults(handler=_once)
-    explain = commands.add_parser("explain", help="which subscriptions match a headline, and why")
-    explain.add_argument("headline", nargs="?", help="the headline to test (or --file)")
-    explain.add_argument("--file", help="one headline per line (- for stdin): one result per line")
-    explain.add_argument("--feed", help="as if the item came from this feed")
-    explain.add_argument("--region", action="append", default=[], help="an item region (repeatable)")
-    explain.add_argument("--json", action="store_true", help="machine-readable output")
-    explain.set_defaults(handler=_explain)
-    feeds = commands.add_parser("feeds", help="health of every feed: last success, errors, schedule")
-    feeds.add_argument("--json", action="store_true", help="machine-readable output")
-    feeds.set_defaults(handler=_feeds)
-    status = commands.add_parser("status", help="the service at a glance: workers, feeds, outbox, last hour")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(handler=_status)
-    dlq = commands.add_parser("dlq", help="dead deliveries: list, retry or drop them")
-    dlq.add_argument("action", choices=["list", "retry", "drop"])
-    dlq.add_argument("delivery", nargs="?", help="the delivery id (retry, drop)")
-    dlq.add_argument("--json", action="store_true", help="machine-readable list")
-    dlq.set_defaults(handler=_dlq)
-    history = commands.add_parser("history", help="what was sent, where, when, and how fast")
-    history.add_argument("--subscriber", help="only this subscriber")
-    history.add_argument("--since", default="1h", help="how far back (30m, 6h, 2d; default 1h)")
-    history.add_argument("--json", action="store_true", help="one JSON object per line")
-    history.set_defaults(handler=_history)
-    send_test = commands.add_parser("send-test", help="send a test message to each URL of a subscriber")
-    send_test.add_argument("subscriber")
-    send_test.set_defaults(handler=_send_test)
-    return parser
 
 
 def _load(settings: Settings, channels: bool = True) -> Config:
@@ -240,7 +192,10 @@ def _once(settings: Settings, _: argparse.Namespace) -> int:
     for report in reports:
         detail = report.error or f"{report.items} items, {report.new} new, {report.alerts} alerts"
         print(f"{report.feed}: {report.status}: {detail}")
-    return 0
+    failed = sum(report.status == "failed" for report in reports)
+    if failed:
+        print(f"{failed} of {len(reports)} feeds failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _explain(settings: Settings, args: argparse.Namespace) -> int:
@@ -341,11 +296,9 @@ def _dlq(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _history(settings: Settings, args: argparse.Namespace) -> int:
-    from alerts.config.durations import parse_duration
-
     _load(settings)
     deliveries = _store(settings).deliveries
-    since = time.time() - parse_duration(args.since)
+    since = time.time() - args.since
     entries = [
         e for e in deliveries.history(since) if not args.subscriber or e.get("subscriber") == args.subscriber
     ]
@@ -388,6 +341,19 @@ def _send_test(settings: Settings, args: argparse.Namespace) -> int:
             failed += 1
             print(f"FAILED  {log.redact(str(exc))}")
     return 1 if failed else 0
+
+
+_HANDLERS = {
+    "run": _run,
+    "check": _check,
+    "once": _once,
+    "explain": _explain,
+    "feeds": _feeds,
+    "status": _status,
+    "dlq": _dlq,
+    "history": _history,
+    "send-test": _send_test,
+}
 
 
 if __name__ == "__main__":

@@ -353,7 +353,8 @@ def test_once_records_backlog_then_delivers_new_item_once(
 
     def once() -> list[str]:
         result = alerts(config_dir, "once", REDIS_URL=redis_url)
-        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.returncode == 1, result.stdout + result.stderr  # "down" failed
+        assert result.stderr.splitlines()[-1] == "1 of 2 feeds failed"
         return result.stdout.splitlines()
 
     first = once()
@@ -375,3 +376,24 @@ def test_once_records_backlog_then_delivers_new_item_once(
     assert third[0] == "wire: not_modified: 0 items, 0 new, 0 alerts"
     assert third[1].startswith("down: failed: ")
     assert len(webhook.received) == 1
+
+
+# --- bad arguments -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["history", "--since", "banana"], "alerts history: argument --since: malformed duration 'banana'"),
+        (["run", "--concurrency", "many"], "alerts run: argument --concurrency: invalid int value: 'many'"),
+        (["dlq", "resurrect"], "alerts dlq: argument action: invalid choice: 'resurrect'"),
+        (["frobnicate"], "alerts: argument command: invalid choice: 'frobnicate'"),
+        ([], "alerts: the following arguments are required: command"),
+    ],
+    ids=["duration", "int", "choice", "command", "none"],
+)
+def test_a_bad_argument_is_one_line_and_exit_2(config_dir: Path, args: list[str], says: str) -> None:
+    result = alerts(config_dir, *args)
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(says) and "Traceback" not in result.stderr
