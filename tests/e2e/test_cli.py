@@ -397,3 +397,21 @@ def test_a_bad_argument_is_one_line_and_exit_2(config_dir: Path, args: list[str]
     assert result.returncode == 2 and result.stdout == ""
     [line] = result.stderr.splitlines()
     assert line.startswith(says) and "Traceback" not in result.stderr
+
+
+# --- the shipped example -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headline", "matched"),
+    [
+        ("Israeli strikes hit southern Lebanon", "middle-east: matched by israel*, leban* -> terminal"),
+        ("Ukrainian drones hit Kyiv", "ukraine: matched by kyiv, ukrain* -> terminal"),
+        ("Israel football team wins", "no subscription matches"),
+    ],
+)
+def test_the_shipped_example_matches_what_people_expect(headline: str, matched: str) -> None:
+    """config/subscriptions.yaml's own example command: a prefix catches "Israeli" and "Ukrainian"."""
+    result = alerts(Path(__file__).resolve().parents[2] / "config", "explain", headline)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == matched
