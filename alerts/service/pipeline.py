@@ -207,7 +207,9 @@ def failed(
     _notify_ops(snapshot, feed, notice, dispatch)
     metrics.polled(feed.name, metrics.poll_outcome(exc), elapsed)
     event = "feed.rejected" if isinstance(exc, EntitiesRefused) else "feed.failed"
-    _logger.warning(event, feed=feed.name, error=str(exc), error_type=type(exc).__name__, failures=failures)
+    # said once, at the first failure in a row; the rest at debug (feed.unhealthy follows after 5)
+    say = _logger.warning if failures == 1 else _logger.debug
+    say(event, feed=feed.name, error=str(exc), error_type=type(exc).__name__, failures=failures)
     return PollReport(feed.name, "failed", error=str(exc))
 
 

@@ -19,7 +19,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from alerts.config.settings import Settings
-from alerts.errors import AddressRefused, FeedRejected
+from alerts.errors import AddressRefused, FeedRejected, FetchError
 from alerts.ingest import http
 from alerts.ingest import loop as loop_module
 from alerts.ingest.addresses import AddressPolicy
@@ -382,3 +382,15 @@ def test_fetch_results_are_not_leaked_between_policies(newsroom: Newsroom) -> No
     assert isinstance(fetch_one(f"{newsroom.base}/feed.xml"), FetchResult)
     with pytest.raises(AddressRefused):
         http.get_one(f"{newsroom.base}/feed.xml", {})
+
+
+def test_a_name_that_does_not_resolve_is_said_in_plain_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine offline (or a wrong name): the poll's error says so, naming the host, not the URL."""
+    simulate_internet(monkeypatch, ScriptedResolver({}))
+    try:
+        with pytest.raises(FetchError) as raised:
+            fetch_one("https://feeds.example.org/rss?key=secret")
+    finally:
+        loop_module.shutdown()
+    message = str(raised.value)
+    assert message == "cannot find feeds.example.org (DNS): is this machine offline, or is the name wrong?"

@@ -229,7 +229,8 @@ def test_unchanged_feed_is_answered_304(feed_server: FeedServer, config_dir: Pat
 def test_failing_feed_is_logged_recorded_and_recovers(
     feed_server: FeedServer, config_dir: Path, redis_url: str, breakage: str, error: str
 ) -> None:
-    """A 500 or non-feed body logs one feed.failed per poll and counts failures; a good poll resets them."""
+    """A 500 or non-feed body logs one feed.failed per poll (a warning for the first in a row, then at
+    debug) and counts failures; a good poll resets them."""
     served = feed_server.feed("wire")
     if breakage == "status":
         served.status = 500
@@ -243,6 +244,7 @@ def test_failing_feed_is_logged_recorded_and_recovers(
         assert report.status == "failed" and report.error and error in report.error
         failed = _events(logs, "feed.failed")
         assert len(failed) == 1 and failed[0]["feed"] == "wire" and failed[0]["failures"] == attempt
+        assert failed[0]["log_level"] == ("warning" if attempt == 1 else "debug")  # said once in a row
         state = runtime.store.feeds.get("wire")
         assert state["failures"] == str(attempt)
         assert error in state["last_error"]

@@ -123,6 +123,8 @@ CLIENT_ERRORS = (aiohttp.ClientError, OSError)
 
 def fetch_error(exc: BaseException, action: str, where: str) -> FetchError:
     """A network failure of a request, told the way a person would (never an aiohttp type)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return FetchError(f"cannot find {exc.host} (DNS): is this machine offline, or is the name wrong?")
     if isinstance(exc, aiohttp.ClientConnectorError):
         err = exc.os_error
         if isinstance(err, ConnectionError) and err.errno:
