@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast test-e2e lint check once bench clean lock
+.PHONY: run demo test test-fast test-e2e lint check once bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lock: | $(BIN)/python  ## re-pin requirements*.lock (with hashes) after a change
 
 run: $(VENV)/.installed-run  ## poll, match and deliver with config/ (starts a private Redis if none answers)
 	ALERTS_CONFIG=$${ALERTS_CONFIG:-config} $(BIN)/alerts run
+
+demo: $(VENV)/.installed-run  ## a local newsroom and the service: alerts on this terminal, no account, no network
+	$(BIN)/alerts demo
 
 once: $(VENV)/.installed-run  ## poll every feed once and deliver
 	ALERTS_CONFIG=$${ALERTS_CONFIG:-config} $(BIN)/alerts once

@@ -43,6 +43,9 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         help="also apply it at once in running workers, even if it removes most subscriptions or feeds",
     )
     commands.add_parser("once", help="poll every feed once, deliver, exit")
+    demo = commands.add_parser("demo", help="a local newsroom and the service: alerts on this terminal")
+    demo.add_argument("--every", type=float, default=4.0, help="seconds between breaking items (default 4)")
+    demo.add_argument("--seconds", type=float, help="stop after this long (default: at Ctrl-C)")
     explain = commands.add_parser("explain", help="which subscriptions match a headline, and why")
     explain.add_argument("headline", nargs="?", help="the headline to test (or --file)")
     explain.add_argument("--file", help="one headline per line (- for stdin): one result per line")

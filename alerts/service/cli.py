@@ -198,6 +198,12 @@ def _once(settings: Settings, _: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _demo(_: Settings, args: argparse.Namespace) -> int:
+    from alerts.service import demo
+
+    return demo.run(max(0.5, args.every), args.seconds)
+
+
 def _explain(settings: Settings, args: argparse.Namespace) -> int:
     from alerts.matching.explain import Explainer
     from alerts.models import region_named
@@ -347,6 +353,7 @@ _HANDLERS = {
     "run": _run,
     "check": _check,
     "once": _once,
+    "demo": _demo,
     "explain": _explain,
     "feeds": _feeds,
     "status": _status,
