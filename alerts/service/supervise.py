@@ -61,7 +61,9 @@ def commands(settings: Settings, deliver_concurrency: int) -> dict[str, list[str
         # a small deployment in one process: its poller polls on threads of its own, deliveries run
         # as tasks on the pool's threads, so neither can hold the other's threads up
         both = f"{POLL_QUEUE},{DELIVER_QUEUE}"
-        workers = {"worker": [*celery, "-Q", both, "-n", "alerts@%h", "--pool", "threads", "-c", "8", *level]}
+        # two task threads: as many deliveries in flight as two deliver processes had (a kill can
+        # repeat only what was in flight), each batch still sent on threads of its own
+        workers = {"worker": [*celery, "-Q", both, "-n", "alerts@%h", "--pool", "threads", "-c", "2", *level]}
     else:
         # Apprise's sending is CPU-bound: a large fan-out gets processes, apart from polling
         workers = {
