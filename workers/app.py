@@ -12,6 +12,7 @@ from kombu.entity import Exchange, Queue
 from alerts import log
 from alerts.config.settings import Settings
 from alerts.service.supervise import DELIVER_QUEUE, POLL_QUEUE
+from alerts.state import redis_url
 from alerts.state.connection import DEFAULT_URL
 
 SETTINGS = Settings.from_env()
@@ -23,7 +24,7 @@ def _queue(name: str) -> Queue:
 
 
 def _make_app() -> Celery:
-    broker = SETTINGS.redis_url or DEFAULT_URL
+    broker, transport = redis_url.celery_broker(SETTINGS.redis_url or DEFAULT_URL)  # sentinel:// too
     app = Celery("breaking-alerts", broker=broker, include=["workers.tasks"])
     app.conf.update(
         task_ignore_result=True,
@@ -44,7 +45,7 @@ def _make_app() -> Celery:
         # would only send it again); their deliveries are the outbox's to finish or hand out again
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_enable_prefetch_count_reduction=False,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_transport_options={"visibility_timeout": 3600, **transport},
         # no beat schedule: the poll worker's poller (alerts.service.poller) polls the feeds when they
         # are due and runs the periodic jobs (sweep, digests, WebSub renewals) itself
         beat_schedule={},

@@ -13,15 +13,16 @@ from redis.client import Pipeline
 from redis.commands.core import Script
 
 from alerts.errors import StoreUnavailable
-from alerts.state import keys
+from alerts.state import keys, redis_url
 
 DEFAULT_URL = "redis://localhost:6379/0"
 
 
 def connect(url: str = DEFAULT_URL, timeout: float | None = None) -> redis.Redis:
-    """A client of the Redis at ``url``, with short timeouts so an outage fails fast (``timeout``
+    """A client of the Redis at ``url`` (one Redis, or a Sentinel-watched primary: see
+    :mod:`alerts.state.redis_url`), with short timeouts so an outage fails fast (``timeout``
     bounds both connecting and each command, for a health check that must answer quickly)."""
-    return redis.Redis.from_url(
+    return redis_url.client(
         url,
         socket_timeout=timeout or 5,
         socket_connect_timeout=timeout or 3,
@@ -85,4 +86,4 @@ def translated() -> Iterator[None]:
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise StoreUnavailable(f"redis unavailable: {exc}") from exc
+        raise StoreUnavailable(f"redis unavailable: {redis_url.described(exc)}") from exc

@@ -6,28 +6,22 @@ line and exit 1 instead of a retry storm.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 
+from alerts.state import redis_url
+
 
 def masked(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``url`` with its password, if any, replaced by ``***`` (every one, in a sentinel URL)."""
+    return redis_url.masked(url)
 
 
 def reachable(url: str, timeout: float = 3.0) -> str | None:
     """None when the Redis at ``url`` answers PING within ``timeout`` seconds, else why not (one line)."""
     try:
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        client = redis_url.client(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     except ValueError as exc:
         return f"not a Redis URL: {exc}"
     try:
@@ -40,6 +34,9 @@ def reachable(url: str, timeout: float = 3.0) -> str | None:
 
 
 def _reason(exc: Exception, url: str) -> str:
-    reason = " ".join(str(exc).split()) or type(exc).__name__
-    password = urlsplit(url).password
-    return reason.replace(password, "***") if password else reason
+    reason = redis_url.described(exc)
+    for part in url.split(";"):
+        password = urlsplit(part).password
+        if password:
+            reason = reason.replace(password, "***")
+    return reason

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import redis
 
+from alerts.state import redis_url
 from alerts.state.articles import ArticleCache
 from alerts.state.claims import Claims
 from alerts.state.config_record import ConfigRecord
@@ -68,4 +69,4 @@ class Store:
             self.client.ping()
             return None
         except redis.RedisError as exc:
-            return f"redis unavailable: {' '.join(str(exc).split()) or type(exc).__name__}"
+            return f"redis unavailable: {redis_url.described(exc)}"
