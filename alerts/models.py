@@ -112,6 +112,9 @@ class Match:
     priority: str = "normal"
 
 
+_LISTS = ("regions", "subscriptions", "terms", "sources", "changes")  # tuples in Alert, lists in JSON
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One story for one subscriber; JSON-safe so it can travel through the broker."""
@@ -131,6 +134,12 @@ class Alert:
     priority: str = "normal"
     extra: dict[str, Any] = field(default_factory=dict)
     held: tuple[Alert, ...] = ()  # a digest: the alerts it folds, oldest first; () for a single alert
+    # stories (alerts.matching.stories): the feeds that reported the story when this alert was made;
+    # update: 0 for the story's first alert, n for its n-th update (threaded under the first), with
+    # what the update changed ("12 killed (was 8)")
+    sources: tuple[str, ...] = ()
+    update: int = 0
+    changes: tuple[str, ...] = ()
 
     @property
     def is_digest(self) -> bool:
@@ -143,7 +152,7 @@ class Alert:
         ``held`` appears only in a digest's JSON: a single alert's JSON is what it was before digests
         had their own kind, and JSON without ``held`` (older records) reads as a single alert."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        for name in ("regions", "subscriptions", "terms"):
+        for name in _LISTS:
             data[name] = list(data[name])
         data["extra"] = dict(self.extra)
         if self.held:
@@ -156,7 +165,7 @@ class Alert:
     def from_json(cls, data: dict[str, Any]) -> Alert:
         """Inverse of :meth:`to_json`."""
         fields = dict(data)
-        for name in ("regions", "subscriptions", "terms"):
+        for name in _LISTS:
             fields[name] = tuple(fields.get(name) or ())
         fields["held"] = tuple(cls.from_json(held) for held in fields.get("held") or ())
         return cls(**fields)

@@ -112,3 +112,31 @@ def websub_pending(feed: str, token: str) -> str:
 def websub_refused(feed: str, hub: str) -> str:
     """Set while a refusal to subscribe a feed through a hub has been logged recently."""
     return f"{WEBSUB}refused:{feed}:{digest(hub)}"
+
+
+STORIES = PREFIX + "stories:"  # one event reported by many items (alerts.matching.stories)
+STORY_RECORD = STORIES + "s:"  # HASH per story: its fingerprint, first item, updates, last update
+STORY_SOURCES = STORIES + "src:"  # ZSET per story: feed -> when it first reported the story
+STORY_RECIPIENTS = STORIES + "to:"  # SET per story: the subscribers its first alert went to
+STORY_BUCKET = STORIES + "b:"  # SET per sketch band or fact key: the stories that have it
+STORY_RECENT = STORIES + "recent"  # ZSET story -> when it last gained a report
+
+
+def story_record(story: str) -> str:
+    """A story's record."""
+    return STORY_RECORD + story
+
+
+def story_sources(story: str) -> str:
+    """The feeds that reported a story, by when each first did."""
+    return STORY_SOURCES + story
+
+
+def story_recipients(story: str) -> str:
+    """The subscribers a story's first alert went to (its updates go to them)."""
+    return STORY_RECIPIENTS + story
+
+
+def story_bucket(key: str) -> str:
+    """The stories sharing one sketch band or fact (``key`` is already a short digest)."""
+    return STORY_BUCKET + key

@@ -26,6 +26,7 @@ from alerts.state.pacing import PacingState
 from alerts.state.polls import PollBatches
 from alerts.state.rates import RateBuckets
 from alerts.state.schedule import Schedule
+from alerts.state.stories import StoryState
 from alerts.state.websub import WebSubState
 
 __all__ = ["DEFAULT_URL", "Store"]
@@ -49,6 +50,7 @@ class Store:
         self.articles = ArticleCache(client)
         self.config = ConfigRecord(client)
         self.health = FeedHealth(client)
+        self.stories = StoryState(client)
 
     @classmethod
     def from_url(cls, url: str = DEFAULT_URL, timeout: float | None = None) -> Store:
