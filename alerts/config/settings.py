@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alerts.config.durations import parse_duration
 from alerts.delivery import ratelimit
+from alerts.matching.stories.compare import StoryPolicy
 
 DEFAULT_CONFIG_DIR = "./config"
 DEFAULT_DEDUPE_WINDOW = "48h"
@@ -48,6 +49,8 @@ class Settings:
     allow_private_addresses: bool = False
     # where `alerts run` serves /metrics, /healthz and /readyz (host:port; None: off)
     metrics_listen: str | None = DEFAULT_METRICS_LISTEN
+    # reports of one event become one story (ALERTS_STORY_*; ALERTS_STORIES=off: None, every item its own)
+    stories: StoryPolicy | None = field(default_factory=StoryPolicy)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,7 +84,27 @@ class Settings:
             },
             allow_private_addresses=_flag(env.get("ALERTS_ALLOW_PRIVATE_ADDRESSES")),
             metrics_listen=_listen(env.get("ALERTS_METRICS_LISTEN"), DEFAULT_METRICS_LISTEN),
+            stories=_stories(env),
         )
+
+
+def _stories(env: Mapping[str, str]) -> StoryPolicy | None:
+    """The story thresholds from ``ALERTS_STORY_*``, or None when ``ALERTS_STORIES`` is off."""
+    if (env.get("ALERTS_STORIES") or "on").strip().lower() in ("off", "no", "false", "0"):
+        return None
+    default = StoryPolicy()
+    return StoryPolicy(
+        similarity=_fraction(env.get("ALERTS_STORY_SIMILARITY"), default.similarity),
+        cross_similarity=_fraction(env.get("ALERTS_STORY_CROSS_SIMILARITY"), default.cross_similarity),
+        window=parse_duration(env.get("ALERTS_STORY_WINDOW") or "6h"),
+        update_every=parse_duration(env.get("ALERTS_STORY_UPDATE_EVERY") or "10m"),
+    )
+
+
+def _fraction(value: str | None, default: float) -> float:
+    """A number between 0 and 1 (clamped); unset: ``default``."""
+    text = (value or "").strip()
+    return min(1.0, max(0.0, float(text))) if text else default
 
 
 def _listen(value: str | None, default: str) -> str | None:

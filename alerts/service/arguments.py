@@ -66,6 +66,11 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         "--since", default=3600.0, type=_duration, help="how far back (30m, 6h, 2d; default 1h)"
     )
     history.add_argument("--json", action="store_true", help="one JSON object per line")
+    stories = commands.add_parser("stories", help="recent stories: their sources, updates and subscribers")
+    stories.add_argument(
+        "--since", default=3600.0, type=_duration, help="stories with a report this recent (default 1h)"
+    )
+    stories.add_argument("--json", action="store_true", help="one JSON object per line")
     send_test = commands.add_parser("send-test", help="send a test message to each URL of a subscriber")
     send_test.add_argument("subscriber")
     return parser

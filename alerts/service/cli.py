@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alerts import log
 from alerts.config.settings import Settings
@@ -22,6 +22,7 @@ from alerts.service import arguments
 
 if TYPE_CHECKING:
     from alerts.config.load import Config
+    from alerts.matching.explain import Explainer
     from alerts.service.embedded_redis import Instance
     from alerts.state.store import Store
 
@@ -207,6 +208,7 @@ def _demo(_: Settings, args: argparse.Namespace) -> int:
 def _explain(settings: Settings, args: argparse.Namespace) -> int:
     from alerts.matching.explain import Explainer
     from alerts.models import region_named
+    from alerts.service import story_views
     from alerts.service.live import build_snapshot
 
     config = _load(settings, channels=False)  # explaining never sends: notify URLs are not checked
@@ -225,9 +227,15 @@ def _explain(settings: Settings, args: argparse.Namespace) -> int:
     explainer = Explainer(
         snapshot.matcher, snapshot.classifier, feed, [region for region in regions if region]
     )
+    try:
+        store: Store | None = _store(settings)
+    except NoRedis:
+        store = None  # the story part says open stories are unknown
+    story = story_views.explainer(snapshot.classifier.geotagger, settings, store, feed)
     if args.headline is not None:
         result = explainer.explain(args.headline)
-        print(json.dumps(result, ensure_ascii=False) if args.json else explainer.text(result))
+        result["story"] = story(args.headline)
+        print(json.dumps(result, ensure_ascii=False) if args.json else _explained_text(explainer, result))
         return 0
     stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
     with stream:
@@ -237,9 +245,32 @@ def _explain(settings: Settings, args: argparse.Namespace) -> int:
             if not headline.strip():
                 continue
             result = explainer.explain(headline)
+            result["story"] = story(headline)
             out.write(
-                (json.dumps(result, ensure_ascii=False) if args.json else explainer.text(result)) + "\n"
+                (json.dumps(result, ensure_ascii=False) if args.json else _explained_text(explainer, result))
+                + "\n"
             )
+    return 0
+
+
+def _explained_text(explainer: Explainer, result: dict[str, Any]) -> str:
+    from alerts.service import story_views
+
+    return explainer.text(result) + "\n" + story_views.explained_text(result["story"])
+
+
+def _stories(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.service import story_views
+
+    stories = _store(settings).stories.recent(time.time() - args.since)
+    for story in stories:
+        print(
+            json.dumps(story_views.listed(story), ensure_ascii=False)
+            if args.json
+            else story_views.listed_text(story)
+        )
+    if not stories and not args.json:
+        print("no story in that time")
     return 0
 
 
@@ -359,6 +390,7 @@ _HANDLERS = {
     "status": _status,
     "dlq": _dlq,
     "history": _history,
+    "stories": _stories,
     "send-test": _send_test,
 }
 

@@ -28,6 +28,7 @@ from alerts.models import Alert, Feed, FeedItem
 from alerts.polling import health
 from alerts.service.live import Snapshot
 from alerts.service.runtime import Runtime
+from alerts.service.storyline import Placement, Storyline, story_alerts
 from alerts.state.claims import Held
 from alerts.text import digest
 from alerts.websub import subscriptions
@@ -268,8 +269,9 @@ def _process(
     alertable = enrich(alertable, feed, store.articles)
     if first_poll:
         _logger.info("feed.seeded", feed=feed.name, recorded=len(new_items), backfill=len(alertable))
+    placements = _placements(runtime, snapshot, feed, alertable, fetched_at)
     candidates: list[tuple[Alert, tuple[str, ...]]] = []
-    for item in alertable:
+    for item, placement in zip(alertable, placements, strict=True):
         regions = tuple(snapshot.classifier.regions(item, feed.region))
         matches = snapshot.matcher.match(item, feed.name, regions, feed.lang)
         _logger.info(
@@ -280,12 +282,8 @@ def _process(
             regions=list(regions),
             matches=len(matches),
         )
-        keys = story_keys(item)
-        story = digest(keys[0])
-        for subscriber, subs in fanout.by_subscriber(matches).items():
-            candidates.append(
-                (fanout.alert_for(feed, item, regions, subscriber, subs, fetched_at, story), keys)
-            )
+        subscribers = snapshot.config.subscribers
+        candidates += story_alerts(feed, item, regions, matches, placement, fetched_at, subscribers)
     arrived = fanout.arrivals(new_items, fetched_at)
     if not candidates:
         _confirm(runtime, feed, claimed.held, first_poll)
@@ -317,8 +315,29 @@ def _process(
         raise
     _confirm(runtime, feed, claimed.held + stories.held, first_poll)
     sent = [candidates[position][0] for position in winners]
+    _note_recipients(runtime, sent)
     _log_matched(feed, sent)
     return _Outcome(len(new_items), sent, arrived, 0 if first_poll else len(new_items))
+
+
+def _placements(
+    runtime: Runtime, snapshot: Snapshot, feed: Feed, items: list[FeedItem], now: float
+) -> list[Placement]:
+    """Each item's story: assigned (ALERTS_STORIES on, the default) or its own (link or headline)."""
+    policy = runtime.settings.stories
+    if policy is None or not items:
+        return [Placement(digest(story_keys(item)[0]), True) for item in items]
+    storyline = Storyline(
+        snapshot.classifier.geotagger, policy, runtime.store.stories, runtime.settings.dedupe_window
+    )
+    return storyline.place(feed, items, now)
+
+
+def _note_recipients(runtime: Runtime, sent: Sequence[Alert]) -> None:
+    """Who got each story's first alert: its updates go to them."""
+    firsts = [(alert.story, alert.subscriber) for alert in sent if not alert.update]
+    if firsts and runtime.settings.stories is not None:
+        runtime.store.stories.add_recipients(firsts, runtime.settings.dedupe_window)
 
 
 def _log_matched(feed: Feed, alerts: Sequence[Alert]) -> None:
@@ -334,6 +353,7 @@ def _log_matched(feed: Feed, alerts: Sequence[Alert]) -> None:
                 story=alert.story,
                 subscriptions=list(alert.subscriptions),
                 terms=list(alert.terms),
+                **({"update": alert.update, "changes": list(alert.changes)} if alert.update else {}),
             )
         return
     by_item: dict[str, list[Alert]] = {}

@@ -1,0 +1,155 @@
+"""Story prints, comparison and sketches: what a headline pins down in three languages, which pairs
+are one event, what an update adds, and buckets that every worker cuts alike."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from alerts.matching.geo import Geotagger, RegionTaxonomy
+from alerts.matching.stories import sketch
+from alerts.matching.stories.compare import StoryPolicy, changes, compare, union
+from alerts.matching.stories.fingerprint import Fingerprinter, StoryPrint
+from alerts.models import FeedItem
+
+POLICY = StoryPolicy()
+
+
+@pytest.fixture(scope="module")
+def prints() -> Fingerprinter:
+    return Fingerprinter(Geotagger(RegionTaxonomy.load()))
+
+
+def _print(prints: Fingerprinter, title: str, minutes: float = 0, lang: str | None = None) -> StoryPrint:
+    return prints.fingerprint(FeedItem(id=title, title=title), minutes * 60, lang)
+
+
+def test_a_headline_pins_down_places_numbers_and_events_alike_in_three_languages(
+    prints: Fingerprinter,
+) -> None:
+    """English, Arabic (Arabic-Indic digits) and Spanish (a number in words) give the same facts."""
+    english = _print(prints, "Israeli strike kills 8 in Khan Younis")
+    arabic = _print(prints, "مراسل الميادين: ٨ شهداء في غارة إسرائيلية على خان يونس")
+    spanish = _print(prints, "Un bombardeo israelí mata a ocho personas en Jan Yunis", lang="es")
+    for each in (english, arabic, spanish):
+        assert "Khan Younis" in each.fine
+        assert each.numbers == {8.0} and each.tolls == {8.0}
+        assert {"attack", "killed"} <= each.concepts
+    assert (english.lang, arabic.lang, spanish.lang) == ("en", "ar", "es")
+    assert not any("mayadeen" in term or "مراسل" in term for term in arabic.terms), "the ticker's furniture"
+
+
+def test_numbers_keep_decimals_and_thousands_and_leave_years_out(prints: Fingerprinter) -> None:
+    report = _print(prints, "Quake of magnitude 5.1 damages 1,200 homes in Hualien in 2026")
+    assert report.numbers == {5.1, 1200.0}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (
+            "Israeli strike kills 8 in Khan Younis, health ministry says",
+            "Eight killed as Israeli airstrike hits Khan Younis",
+        ),
+        ("Israeli strike kills 8 in Khan Younis", "مراسل الميادين: 8 شهداء في غارة إسرائيلية على خان يونس"),
+        ("Israeli strike kills 8 in Khan Younis", "Un bombardeo israelí mata a ocho personas en Jan Yunis"),
+    ],
+)
+def test_one_event_told_in_other_words_or_languages_is_one_story(
+    prints: Fingerprinter, first: str, second: str
+) -> None:
+    verdict = compare(_print(prints, first), _print(prints, second, minutes=12), POLICY)
+    assert verdict.same, verdict.reason
+    assert "p:Khan Younis" in verdict.shared
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "why"),
+    [
+        (
+            "Israeli drone strike on a car in Tyre kills 2",
+            "Israeli drone strike on a motorcycle in Tyre, 1 killed",
+            "different numbers",
+        ),
+        ("Israeli strike kills 3 in Tyre", "Israeli strike kills 3 in Nabatieh", "different towns"),
+        (
+            "Earthquake of magnitude 5.1 hits Manila",
+            "Typhoon forces thousands to flee Manila",
+            "different kinds of event",
+        ),
+    ],
+)
+def test_two_events_in_one_place_stay_two_stories(
+    prints: Fingerprinter, first: str, second: str, why: str
+) -> None:
+    verdict = compare(_print(prints, first), _print(prints, second, minutes=30), POLICY)
+    assert not verdict.same
+    assert verdict.reason.startswith(why)
+
+
+def test_a_report_outside_the_window_opens_a_new_story(prints: Fingerprinter) -> None:
+    first = _print(prints, "Israeli strike kills 8 in Khan Younis")
+    late = _print(
+        prints, "Eight killed as Israeli airstrike hits Khan Younis", minutes=POLICY.window / 60 + 1
+    )
+    assert compare(first, late, POLICY).reason == "too far apart in time"
+
+
+def test_a_revised_toll_is_the_same_story_and_an_update(prints: Fingerprinter) -> None:
+    first = _print(prints, "Israeli strike kills 8 in Khan Younis")
+    revised = _print(prints, "Death toll from Israeli strike on Khan Younis rises to 12", minutes=40)
+    assert compare(first, revised, POLICY).same
+    assert changes(first, revised) == ("toll 12 (was 8)",)
+    assert changes(union([first, revised]), revised) == (), "told once, the fact is known"
+
+
+def test_a_rewording_with_the_same_facts_is_no_update(prints: Fingerprinter) -> None:
+    first = _print(prints, "Israeli strike kills 8 in Khan Younis")
+    assert changes(first, _print(prints, "Eight killed as Israeli airstrike hits Khan Younis")) == ()
+
+
+def test_a_confirmation_and_a_death_are_updates(prints: Fingerprinter) -> None:
+    first = _print(prints, "Explosion reported near Odesa port")
+    assert "confirmed" in changes(first, _print(prints, "Ukraine confirms explosion near Odesa port"))
+    wounded = _print(prints, "Journalist wounded in Israeli strike on Tyre")
+    assert "a death" in changes(wounded, _print(prints, "Journalist wounded in Israeli strike on Tyre dies"))
+
+
+def test_prints_survive_json(prints: Fingerprinter) -> None:
+    report = _print(prints, "Israeli strike kills 8 in Khan Younis")
+    assert StoryPrint.from_json(report.to_json()) == report
+
+
+def test_rewordings_share_a_bucket_and_other_languages_share_a_fact_key(prints: Fingerprinter) -> None:
+    first = _print(prints, "Israeli strike kills 8 in Khan Younis, health ministry says")
+    reworded = _print(prints, "Israeli strike kills 8 in Khan Younis")
+    arabic = _print(prints, "8 شهداء في غارة إسرائيلية على خان يونس")
+    other = _print(prints, "Floods kill 30 in Lagos")
+    assert set(sketch.band_keys(first)) & set(sketch.band_keys(reworded))
+    assert set(sketch.fact_keys(first)) & set(sketch.fact_keys(arabic))
+    assert not set(sketch.bucket_keys(first)) & set(sketch.bucket_keys(other))
+
+
+def test_every_worker_cuts_the_same_buckets_whatever_its_hash_seed() -> None:
+    """Bands are computed with fixed hash functions, not Python's per-process string hash."""
+    code = (
+        "from alerts.matching.geo import Geotagger, RegionTaxonomy;"
+        "from alerts.matching.stories.fingerprint import Fingerprinter;"
+        "from alerts.matching.stories import sketch; from alerts.models import FeedItem;"
+        "p = Fingerprinter(Geotagger(RegionTaxonomy.load())).fingerprint(FeedItem('1', 'Israeli strike kills 8 in Khan Younis'), 0);"
+        "print(sketch.bucket_keys(p))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1
