@@ -139,7 +139,8 @@ def test_every_worker_cuts_the_same_buckets_whatever_its_hash_seed() -> None:
         "from alerts.matching.geo import Geotagger, RegionTaxonomy;"
         "from alerts.matching.stories.fingerprint import Fingerprinter;"
         "from alerts.matching.stories import sketch; from alerts.models import FeedItem;"
-        "p = Fingerprinter(Geotagger(RegionTaxonomy.load())).fingerprint(FeedItem('1', 'Israeli strike kills 8 in Khan Younis'), 0);"
+        "item = FeedItem('1', 'Israeli strike kills 8 in Khan Younis');"
+        "p = Fingerprinter(Geotagger(RegionTaxonomy.load())).fingerprint(item, 0);"
         "print(sketch.bucket_keys(p))"
     )
     outputs = {
