@@ -15,9 +15,9 @@ import redis
 from alerts.state import keys
 from alerts.state.connection import execute_scripted, queue_script, script, translated
 
-CANDIDATES = 5  # stories compared with each report at most (the best ranked by shared buckets)
+CANDIDATES = 4  # stories compared with each report at most (the best ranked by shared buckets)
 MAX_PRINTS = 3  # prints kept per story: the first report's and the latest others'
-BUCKET_CAP = 32  # stories kept per bucket (the newest): bounds the work of a very common bucket
+BUCKET_CAP = 8  # stories kept per bucket (the newest): bounds the work of a very common bucket
 
 
 @dataclass(frozen=True, slots=True)

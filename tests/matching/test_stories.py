@@ -72,7 +72,22 @@ def test_one_event_told_in_other_words_or_languages_is_one_story(
         (
             "Israeli drone strike on a car in Tyre kills 2",
             "Israeli drone strike on a motorcycle in Tyre, 1 killed",
+            "different targets",
+        ),
+        (
+            "Israeli strike on a car in Tyre kills 2",
+            "Israeli strike on a car in Tyre kills 1",
             "different numbers",
+        ),
+        (
+            "Yemeni Armed Forces: we targeted the ship Chios Lion in the Red Sea with drones",
+            "Yemeni Armed Forces: we targeted the ship Transworld Navigator in the Red Sea with drones",
+            "different names",
+        ),
+        (
+            "القوات المسلحة اليمنية: استهدفنا السفينة إيترنيتي سي في البحر الأحمر",
+            "القوات المسلحة اليمنية: استهدفنا السفينة ماجيك سيز في البحر الأحمر",
+            "different names",
         ),
         ("Israeli strike kills 3 in Tyre", "Israeli strike kills 3 in Nabatieh", "different towns"),
         (
@@ -123,14 +138,15 @@ def test_prints_survive_json(prints: Fingerprinter) -> None:
     assert StoryPrint.from_json(report.to_json()) == report
 
 
-def test_rewordings_share_a_bucket_and_other_languages_share_a_fact_key(prints: Fingerprinter) -> None:
+def test_rewordings_share_a_bucket_and_other_languages_share_a_fact_band(prints: Fingerprinter) -> None:
     first = _print(prints, "Israeli strike kills 8 in Khan Younis, health ministry says")
     reworded = _print(prints, "Israeli strike kills 8 in Khan Younis")
     arabic = _print(prints, "8 شهداء في غارة إسرائيلية على خان يونس")
     other = _print(prints, "Floods kill 30 in Lagos")
     assert set(sketch.band_keys(first)) & set(sketch.band_keys(reworded))
-    assert set(sketch.fact_keys(first)) & set(sketch.fact_keys(arabic))
-    assert not set(sketch.bucket_keys(first)) & set(sketch.bucket_keys(other))
+    assert set(sketch.fact_band_keys(first)) & set(sketch.fact_band_keys(arabic))
+    shared = len(set(sketch.bucket_keys(first)) & set(sketch.bucket_keys(reworded)))
+    assert len(set(sketch.bucket_keys(first)) & set(sketch.bucket_keys(other))) < shared / 2, "ranked lower"
 
 
 def test_every_worker_cuts_the_same_buckets_whatever_its_hash_seed() -> None:

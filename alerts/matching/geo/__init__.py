@@ -30,7 +30,7 @@ Arabic-prefix and ambiguity rules. The modules:
 - :mod:`~alerts.matching.geo.tagger`: :class:`Geotagger` (tokens, longest match) and :class:`PlaceHit`.
 """
 
-from alerts.matching.geo.gazetteer import PLACES_FILE, stats
+from alerts.matching.geo.gazetteer import PLACES_FILE, country_places, stats
 from alerts.matching.geo.tagger import Geotagger, PlaceHit
 from alerts.matching.geo.taxonomy import DATA_DIR, REGIONS_FILE, RegionTaxonomy, country_codes
 
@@ -42,5 +42,6 @@ __all__ = [
     "PlaceHit",
     "RegionTaxonomy",
     "country_codes",
+    "country_places",
     "stats",
 ]

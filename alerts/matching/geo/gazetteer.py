@@ -112,6 +112,16 @@ def packaged() -> Gazetteer:
     )
 
 
+@functools.cache
+def country_places() -> frozenset[str]:
+    """The canonical names that stand for a whole country or a region, not a town (Lebanon, DR
+    Congo, the Red Sea): reports naming only these may be about anywhere in it."""
+    names = display_names(_load_places().data.get("countries") or {})
+    coarse = set(names.values())
+    coarse.update(entry.place for entry in packaged().entries.values() if len(entry.countries) != 1)
+    return frozenset(coarse)
+
+
 def stats() -> dict[str, int]:
     """How many names each data layer contributed, and the totals (keys, countries, cities, capitals)."""
     return dict(packaged().stats)

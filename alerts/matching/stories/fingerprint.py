@@ -10,16 +10,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from babel import Locale
-
 from alerts.matching.analysis import detect_language, stem_keys
-from alerts.matching.geo import Geotagger, country_codes
+from alerts.matching.geo import Geotagger, country_places
 from alerts.matching.stories import lexicon
 from alerts.models import FeedItem
-from alerts.text import is_arabic, words
+from alerts.text import arabic_forms, is_arabic, words
 
+# what happened
 EVENT_CONCEPTS = frozenset(
-    {
+    [
         "attack",
         "quake",
         "flood",
@@ -38,9 +37,36 @@ EVENT_CONCEPTS = frozenset(
         "intercept",
         "incursion",
         "clash",
-    }
-)  # what happened; the other concepts say to what or whom (house, car, children)
-COARSE_PLACES = frozenset({"Gaza", "Gaza Strip", "West Bank", "Middle East", "Red Sea", "Europe", "Africa"})
+    ]
+)
+# what was hit: two strikes in one town, on a car and on a house, are two events
+TARGET_CONCEPTS = frozenset(
+    [
+        "house",
+        "car",
+        "motorcycle",
+        "school",
+        "hospital",
+        "camp",
+        "ship",
+        "boat",
+        "checkpoint",
+        "tank",
+        "market",
+        "mosque",
+        "port",
+        "airport",
+        "base",
+        "plant",
+        "shelter",
+        "site",
+    ]
+)
+NATURAL_CONCEPTS = frozenset(["quake", "flood", "storm", "fire"])
+WEAPON_CONCEPTS = frozenset(["drone", "missile", "artillery"])  # ... and with what
+COARSE_PLACES = frozenset({"Gaza", "Gaza Strip", "West Bank", "Hezbollah"})  # beyond countries and regions
+SETS = ("terms", "places", "fine", "countries", "actors", "concepts", "numbers", "tolls", "cues", "names")
+_CAPITALISED = re.compile(r"\b[A-Z][a-z\u00e0-\u00ff]{2,}(?:['\u2019]s)?\b")
 _NUMBER = re.compile(r"^\d+$")  # a word that is a number (words() splits "5.1")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _ARABIC_DIGITS = str.maketrans(
@@ -64,9 +90,14 @@ class StoryPrint:
     numbers: frozenset[float]
     tolls: frozenset[float]  # numbers said of the killed or injured
     cues: frozenset[str]  # update cues: rises, confirmed, dies, claims
+    # capitalised words nobody knows (a ship, a village), in Arabic every word left over: two
+    # reports alike but for these are two events
+    names: frozenset[str]
     at: float  # when it was published (or first seen), unix seconds
     title: str = ""
     events: frozenset[str] = field(init=False, compare=False)  # the concepts that say what happened
+    targets: frozenset[str] = field(init=False, compare=False)  # ... what was hit
+    weapons: frozenset[str] = field(init=False, compare=False)  # ... with what
     facts: frozenset[str] = field(init=False, compare=False)  # what any language says alike
     features: frozenset[str] = field(init=False, compare=False)  # everything compared in one language
 
@@ -80,43 +111,22 @@ class StoryPrint:
             ]
         )
         object.__setattr__(self, "events", self.concepts & EVENT_CONCEPTS)
+        object.__setattr__(self, "targets", self.concepts & TARGET_CONCEPTS)
+        object.__setattr__(self, "weapons", self.concepts & WEAPON_CONCEPTS)
         object.__setattr__(self, "facts", facts)
         object.__setattr__(self, "features", self.terms | facts)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (sets as sorted lists)."""
         data: dict[str, Any] = {"lang": self.lang, "at": self.at, "title": self.title}
-        for name in (
-            "terms",
-            "places",
-            "fine",
-            "countries",
-            "actors",
-            "concepts",
-            "numbers",
-            "tolls",
-            "cues",
-        ):
+        for name in SETS:
             data[name] = sorted(getattr(self, name))
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoryPrint:
         """Inverse of :meth:`to_json`."""
-        sets = {
-            name: frozenset(data.get(name) or ())
-            for name in (
-                "terms",
-                "places",
-                "fine",
-                "countries",
-                "actors",
-                "concepts",
-                "numbers",
-                "tolls",
-                "cues",
-            )
-        }
+        sets = {name: frozenset(data.get(name) or ()) for name in SETS}
         return cls(lang=data["lang"], at=float(data["at"]), title=data.get("title", ""), **sets)
 
 
@@ -136,12 +146,19 @@ class Fingerprinter:
         coarse = _coarse_places()
         stop = lexicon.stop_forms()
         numbers = _numbers(item.title, title_words)
+        named = {word for hit in hits for word in words(hit.text)}  # counted as their place instead
         terms = frozenset(
             _term(word, language)
             for word in title_words
-            if word not in stop and not _NUMBER.match(word) and word not in lexicon.number_words()
+            if word not in stop
+            and word not in named
+            and not _NUMBER.match(word)
+            and word not in lexicon.number_words()
+            and not lexicon.is_known(word)  # a word of the lexicon counts as its concept or actor
         )
         concepts = lexicon.lookup("concepts", title_words)
+        if concepts & NATURAL_CONCEPTS:  # "a quake strikes", "floods hit": the verbs, not an attack
+            concepts.discard("attack")
         return StoryPrint(
             lang=language,
             terms=terms,
@@ -153,9 +170,30 @@ class Fingerprinter:
             numbers=numbers,
             tolls=numbers if concepts & lexicon.NUMBER_CONTEXT else frozenset(),
             cues=frozenset(lexicon.lookup("cues", title_words)),
+            names=_arabic_names(title_words) if language == "ar" else _names(item.title, named),
             at=at,
             title=item.title,
         )
+
+
+def _names(title: str, placed: set[str]) -> frozenset[str]:
+    """Capitalised words of a Latin-script headline that no table knows and that do not start it or
+    a clause (after a colon): the names of ships, villages, people the lexicon lacks."""
+    found = set()
+    for clause in re.split(r"[:\u2014\u2013-]\s", title):
+        for position, match in enumerate(_CAPITALISED.finditer(clause)):
+            word = match.group()
+            if position == 0 and clause.lstrip().startswith(word):
+                continue
+            (normal,) = words(word) or [""]
+            if (
+                normal
+                and normal not in placed
+                and not lexicon.is_known(normal)
+                and not lexicon.is_title(normal)
+            ):
+                found.add(normal)
+    return frozenset(found)
 
 
 def _language(title: str, title_words: list[str], given: str | None) -> str:
@@ -169,10 +207,29 @@ def _language(title: str, title_words: list[str], given: str | None) -> str:
 
 
 def _term(word: str, language: str) -> str:
-    """One stem per word, in the report's language (Arabic words by the Arabic stemmer)."""
-    keys = stem_keys(word)
-    prefix = "ar:" if is_arabic(word) else f"{'es' if language == 'es' else 'en'}:"
-    return next((key for key in sorted(keys) if key.startswith(prefix)), word)
+    """One stem per word, in the report's language; an Arabic word by the shortest stem of its forms
+    without the attached prepositions and conjunctions (لمركز and مركز are one word)."""
+    if is_arabic(word):
+        stems = {
+            key for form in {word, *arabic_forms(word)} for key in stem_keys(form) if key.startswith("ar:")
+        }
+        return min(stems, key=lambda key: (len(key), key)) if stems else word
+    prefix = f"{'es' if language == 'es' else 'en'}:"
+    return next((key for key in sorted(stem_keys(word)) if key.startswith(prefix)), word)
+
+
+def _arabic_names(title_words: list[str]) -> frozenset[str]:
+    """The words an Arabic headline names after a ship, village, town, neighbourhood or camp
+    (السفينة ماجيك سيز, قرية سنجل): Arabic has no capitals to tell a name."""
+    markers = lexicon.name_markers()
+    found = set()
+    for position, word in enumerate(title_words):
+        if word in markers or any(form in markers for form in arabic_forms(word)):
+            for name in title_words[position + 1 : position + 3]:
+                if name in lexicon.stop_forms() or lexicon.is_known(name):
+                    break
+                found.add(name)
+    return frozenset(found)
 
 
 def _numbers(title: str, title_words: list[str]) -> frozenset[float]:
@@ -185,16 +242,31 @@ def _numbers(title: str, title_words: list[str]) -> frozenset[float]:
         value = float(text.replace(",", "") if thousands else text.replace(",", "."))
         if not (1900 <= value <= 2100 and value.is_integer()):
             found.add(value)
-    named = lexicon.number_words()
-    found.update(float(named[word]) for word in title_words if named.get(word))
+    found.update(_number_words(title_words))
     return frozenset(found)
+
+
+def _number_words(title_words: list[str]) -> set[float]:
+    """Numbers written in words, compounds joined: twenty five (twenty-five), خمسة عشر (15)."""
+    named = lexicon.number_words()
+    found: set[float] = set()
+    position = 0
+    while position < len(title_words):
+        value = named.get(title_words[position])
+        if not value:
+            position += 1
+            continue
+        after = named.get(title_words[position + 1], 0) if position + 1 < len(title_words) else 0
+        if value >= 20 and value % 10 == 0 and 0 < after < 10:  # twenty five
+            value, position = value + after, position + 1
+        elif value < 10 and after == 10 and is_arabic(title_words[position]):  # خمسة عشر
+            value, position = value + 10, position + 1
+        found.add(float(value))
+        position += 1
+    return found
 
 
 @cache
 def _coarse_places() -> frozenset[str]:
     """Place names that stand for a whole country or region (compared only as context)."""
-    english = Locale("en").territories
-    names = {english[code] for code in country_codes() if code in english}
-    return frozenset(
-        names | COARSE_PLACES | {"Israel", "Palestine", "Lebanon", "Syria", "Iran", "Yemen", "Hezbollah"}
-    )
+    return country_places() | COARSE_PLACES

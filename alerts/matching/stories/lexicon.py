@@ -76,6 +76,31 @@ def lookup(name: str, text_words: list[str]) -> set[str]:
     return found
 
 
+def is_known(word: str) -> bool:
+    """True for a word that names a concept, an actor or an update cue (any table)."""
+    return any(form in _index(name)[0] for name in ("concepts", "actors", "cues") for form in forms(word))
+
+
+@cache
+def _title_words() -> frozenset[str]:
+    phrases = [phrase for name in ("concepts", "actors", "cues") for phrase in _phrases(_data()[name])]
+    return (
+        frozenset(words(_data()["titles"])) | stop_forms() | {word for phrase in phrases for word in phrase}
+    )
+
+
+@cache
+def name_markers() -> frozenset[str]:
+    """Normalised Arabic nouns a name follows (ship, village, town, neighbourhood, camp)."""
+    return frozenset(words(_data()["name_markers"]))
+
+
+def is_title(word: str) -> bool:
+    """True for a word that names an office or a body rather than someone (President, Forces,
+    Assembly), a stop word, or a word of a multi-word lexicon entry."""
+    return word in _title_words()
+
+
 @cache
 def stop_forms() -> frozenset[str]:
     """Every form of every stop word."""
