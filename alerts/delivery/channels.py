@@ -9,23 +9,45 @@ Sending costs are kept down for large fan-outs: each send gets a fresh plugin in
 throttles consecutive sends of one instance, seconds apart for email) but runs in the calling
 thread through a reused ``Apprise`` object, and the plugins' HTTP requests reuse one keep-alive
 connection pool per thread instead of opening a connection per message.
+
+Threading a story's updates (:mod:`alerts.delivery.threads`) reaches into the plugins in two contained
+places, both keyed on the send in progress in the calling context (a ``ContextVar``: each delivery
+thread, and each copy of a context Apprise may hand to its executor, sees only its own send, so
+concurrent sends never see each other's ids):
+
+- the e-mail plugin builds ``Message-ID`` with ``email.utils.make_msgid`` *after* the custom headers
+  (so a ``Message-ID`` header would be a second one): its module's ``make_msgid`` is replaced by
+  :func:`_make_msgid`, which returns the send's deterministic id and otherwise defers to the original.
+  ``In-Reply-To`` and ``References`` are the plugin's own custom headers, set on the fresh instance.
+- :class:`_KeepAliveRequests` (the plugins' ``requests``) adds an update's Telegram
+  ``reply_parameters`` to the first ``sendMessage`` per chat and an ntfy publish's sequence id, and
+  notes the ids the Bot API (``result.message_id``) and ntfy (``id``) give each message.
 """
 
 from __future__ import annotations
 
+import contextvars
+import email.utils
 import functools
 import http.cookiejar
+import json
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import apprise
 import apprise.decorators
+import apprise.plugins.email.base
 import requests
+from apprise.plugins.email import NotifyEmail
+from apprise.plugins.ntfy import NotifyNtfy
 from apprise.plugins.telegram import NotifyTelegram
 
 from alerts import log
+from alerts.delivery.threads import Thread
 from alerts.errors import DeliveryError
 
 TELEGRAM_API = NotifyTelegram.notify_url  # Telegram's own Bot API
@@ -43,6 +65,93 @@ def _console(body: str, title: str = "", notify_type: str = "info", *_: Any, **_
     """Print an alert on standard output: headline, then body."""
     print(f"\n\U0001f6a8 {title}\n{body}\n", file=sys.stdout, flush=True)
     return True
+
+
+class _Send:
+    """The send in progress in one context: its thread, and the message ids the channel answered with."""
+
+    __slots__ = ("found", "kind", "replied", "thread")
+
+    def __init__(self, kind: str, thread: Thread) -> None:
+        self.kind = kind  # "telegram", "ntfy", "email" or "" (nothing to add or note)
+        self.thread = thread
+        self.found: dict[str, str] = {}  # chat or topic -> the id of the first message sent there
+        self.replied: set[str] = set()  # chats whose first message already replies
+
+    def before(self, method: str, url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The request's arguments, threaded: the update's first Telegram message per chat replies to the
+        story's first, an ntfy publish joins the first's sequence."""
+        replies = self.thread.replies
+        if not replies or method.upper() != "POST":
+            return kwargs
+        payload = _payload(kwargs)
+        if self.kind == "telegram" and url.endswith("/sendMessage") and payload is not None:
+            chat = str(payload.get("chat_id", ""))
+            first = replies.get(chat, "")
+            if first.isdigit() and chat not in self.replied:
+                self.replied.add(chat)
+                payload["reply_parameters"] = {"message_id": int(first), "allow_sending_without_reply": True}
+                return {**kwargs, "data": json.dumps(payload)}
+        elif self.kind == "ntfy":
+            first = replies.get(_topic(url, payload), "")
+            if first:
+                kwargs = {**kwargs, "headers": {**(kwargs.get("headers") or {}), "X-Sequence-ID": first}}
+                if payload is not None and "topic" in payload:  # a JSON publish: the field too
+                    kwargs["data"] = json.dumps({**payload, "sequence_id": first})
+        return kwargs
+
+    def after(self, url: str, kwargs: dict[str, Any], response: requests.Response) -> None:
+        """Note the id the channel gave a message it accepted (the first per chat or topic)."""
+        if self.kind not in ("telegram", "ntfy") or response.status_code != 200:
+            return
+        payload = _payload(kwargs)
+        try:
+            answer = response.json()
+        except ValueError:
+            return
+        if not isinstance(answer, dict):
+            return
+        if self.kind == "telegram" and url.endswith("/sendMessage") and payload is not None:
+            where, result = str(payload.get("chat_id", "")), answer.get("result")
+            value = result.get("message_id") if isinstance(result, dict) else None
+        elif self.kind == "ntfy":
+            where, value = _topic(url, payload), answer.get("id")
+        else:
+            return
+        if where and isinstance(value, int | str) and str(value):
+            self.found.setdefault(where, str(value))
+
+
+_sending: contextvars.ContextVar[_Send | None] = contextvars.ContextVar("alerts_channel_send", default=None)
+_original_make_msgid = email.utils.make_msgid
+
+
+def _make_msgid(idstring: str | None = None, domain: str | None = None) -> str:
+    """The e-mail plugin's ``make_msgid``: the Message-ID of the send in progress, else a fresh one."""
+    send = _sending.get()
+    if send is not None and send.thread.message_id:
+        return send.thread.message_id
+    return _original_make_msgid(idstring=idstring, domain=domain)
+
+
+def _payload(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A request's JSON body as a dict (Apprise's plugins pass ``data=json.dumps(...)``), or None."""
+    data = kwargs.get("data")
+    if data is None:
+        data = kwargs.get("json")
+    elif isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    return dict(data) if isinstance(data, dict) else None
+
+
+def _topic(url: str, payload: Mapping[str, Any] | None) -> str:
+    """The ntfy topic a publish goes to: its JSON ``topic``, else the URL's last path segment."""
+    if payload is not None and isinstance(payload.get("topic"), str):
+        return str(payload["topic"])
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -78,7 +187,13 @@ class _KeepAliveRequests:
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if bundle and not session.trust_env and kwargs.get("verify", True) is True:
             kwargs["verify"] = bundle
-        return session.request(method, url, **kwargs)
+        send = _sending.get()
+        if send is None:
+            return session.request(method, url, **kwargs)
+        kwargs = send.before(method, url, kwargs)
+        response = session.request(method, url, **kwargs)
+        send.after(url, kwargs, response)
+        return response
 
     def get(self, url: str, params: Any = None, **kwargs: Any) -> requests.Response:
         return self.request("GET", url, params=params, **kwargs)
@@ -102,11 +217,13 @@ class _KeepAliveRequests:
 
 @functools.cache
 def _prepare_plugins() -> None:
-    """Point Apprise's plugins at keep-alive sessions, once they are loaded (at the first URL)."""
+    """Point Apprise's plugins at keep-alive sessions, once they are loaded (at the first URL), and the
+    e-mail plugin's Message-ID at :func:`_make_msgid` (idempotent: the original is kept aside)."""
     keep_alive = _KeepAliveRequests()
     for name, module in list(sys.modules.items()):
         if name.startswith("apprise.") and getattr(module, "requests", None) is requests:
             module.requests = keep_alive  # type: ignore[attr-defined]
+    apprise.plugins.email.base.make_msgid = _make_msgid  # type: ignore[attr-defined]
 
 
 def use_telegram_api(api: str | None) -> None:
@@ -161,19 +278,35 @@ class Channel:
         self.target = _privacy(self._plugin, url)
         """The URL with its secrets masked (safe to log)."""
 
-    def send(self, title: str, body: str, body_format: str | None = None) -> None:
-        """Send the message; raise DeliveryError when the channel did not accept it."""
+    def send(
+        self, title: str, body: str, body_format: str | None = None, thread: Thread | None = None
+    ) -> dict[str, str]:
+        """Send the message, in its story's ``thread`` when given; the ids the channel gave it (Telegram
+        chat or ntfy topic -> message id; {} for other channels). Raise DeliveryError when the channel did
+        not accept it."""
         if self._plugin is None:
             raise DeliveryError(f"{self.target}: unsupported notify URL")
         messenger: apprise.Apprise | None = getattr(_local, "messenger", None)
         if messenger is None:
             messenger = _local.messenger = apprise.Apprise(asset=_ASSET)
+        send = _Send(self._kind(), thread or Thread())
+        if send.kind == "email" and thread is not None and thread.reply_to:
+            self._plugin.headers.update({"In-Reply-To": thread.reply_to, "References": thread.reply_to})
         messenger.clear()
         messenger.add(self._plugin)
+        token = _sending.set(send)
         try:
             result = messenger.notify(body=body, title=title, body_format=body_format)
         finally:
+            _sending.reset(token)
             messenger.clear()
         if not result:
             reasons = [entry.message for entry in result.logs() if entry.level in {"WARNING", "ERROR"}]
             raise DeliveryError(f"{self.target}: {reasons[-1] if reasons else 'not accepted'}")
+        return send.found
+
+    def _kind(self) -> str:
+        for kind, plugin in (("telegram", NotifyTelegram), ("ntfy", NotifyNtfy), ("email", NotifyEmail)):
+            if isinstance(self._plugin, plugin):
+                return kind
+        return ""

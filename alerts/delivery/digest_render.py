@@ -13,6 +13,8 @@ for its channel kind (pure: no I/O, no Apprise). No held alert is left out:
   :func:`~alerts.delivery.render.webhook_payload` makes, one per held alert, oldest first.
 - ``console``/``other``: the digest's title; every headline with its link, one per line.
 
+A held update of a story shows as ``Update: <headline>`` (its webhook document as any update's).
+
 Subscriber templates shape single alerts only: a digest always gets this rendering.
 """
 
@@ -23,7 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from alerts.delivery import plain
+from alerts.delivery import ids, plain
+from alerts.delivery.fitting import escape, fit, href, iso, shorten, utf16
 from alerts.delivery.render import (
     PUSH_DEFAULT,
     PUSH_SERVICES,
@@ -33,19 +36,14 @@ from alerts.delivery.render import (
     Message,
     Priority,
     channel_kind,
-    escape,
-    fit,
-    headline,
-    href,
-    iso,
     safe_link,
-    shorten,
     source,
-    utf16,
+    titled,
     webhook_payload,
     with_params,
 )
 from alerts.models import Alert
+from alerts.text import digest as text_digest
 
 DIGEST_SCHEMA = "breaking-alerts/digest@1"
 PUSH_HEADLINES = 10  # the most headlines a push digest lists before "+K more"
@@ -65,9 +63,11 @@ def render_digest(
     priority: Priority = Priority.NORMAL,
     sent_at: float | None = None,
     start: int = 0,
+    target: str | None = None,
 ) -> list[Part]:
     """The messages for ``digest`` on ``url``, in order. ``start``: how many held alerts earlier messages
-    delivered (a Telegram digest resumes after them; the other kinds are always one whole message)."""
+    delivered (a Telegram digest resumes after them; the other kinds are always one whole message);
+    ``target``: the delivery's URL digest (by default that of ``url``), for held updates' ``update_of``."""
     if not digest.is_digest:
         raise ValueError("not a digest: a single alert is rendered by alerts.delivery.render")
     kind = channel_kind(url)
@@ -79,14 +79,17 @@ def render_digest(
     elif kind == "push":
         message = _push(digest, url, priority)
     elif kind == "webhook":
-        message = _webhook(digest, url, priority, sent_at)
+        message = _webhook(digest, url, priority, sent_at, text_digest(url) if target is None else target)
     else:
         message = Message(plain.title(digest), plain.digest_body(digest.held), "text", url)
     return [Part(message, len(digest.held))]
 
 
-def digest_payload(digest: Alert, priority: Priority, sent_at: float) -> dict[str, object]:
-    """A digest as a webhook receives it: its own fields, and every held alert's document."""
+def digest_payload(
+    digest: Alert, priority: Priority, sent_at: float, target: str | None = None
+) -> dict[str, object]:
+    """A digest as a webhook receives it: its own fields, and every held alert's document (a held update's
+    ``update_of`` is for ``target``, the delivery's URL digest; None without one)."""
     return {
         "schema": DIGEST_SCHEMA,
         "story": digest.story,
@@ -96,7 +99,15 @@ def digest_payload(digest: Alert, priority: Priority, sent_at: float) -> dict[st
         "priority": priority.value,
         "first_seen": iso(digest.fetched_at) if digest.fetched_at else None,
         "sent_at": iso(sent_at),
-        "alerts": [webhook_payload(alert, _priority(alert.priority), sent_at) for alert in digest.held],
+        "alerts": [
+            webhook_payload(
+                alert,
+                _priority(alert.priority),
+                sent_at,
+                update_of=ids.update_of(alert, target) if target is not None else None,
+            )
+            for alert in digest.held
+        ],
     }
 
 
@@ -135,7 +146,7 @@ def _telegram_part(count: str, lines: Sequence[str], start: int, url: str) -> Pa
 
 def _telegram_line(alert: Alert, room: int) -> str:
     """``• <a href="link">headline</a>`` within ``room``; a link too long for it is left out, not cut."""
-    title = shorten(headline(alert), TITLE_LIMIT)
+    title = shorten(titled(alert), TITLE_LIMIT)
     link = safe_link(alert)
     if link:
 
@@ -156,7 +167,7 @@ def _posted(text: str) -> int:
 def _email(digest: Alert, url: str) -> Message:
     items = []
     for alert in digest.held:
-        item = f"{escape(shorten(headline(alert), TITLE_LIMIT))} <i>({escape(source(alert))})</i>"
+        item = f"{escape(shorten(titled(alert), TITLE_LIMIT))} <i>({escape(source(alert))})</i>"
         link = safe_link(alert)
         if link:
             item += f'<br><a href="{href(link)}">{escape(link)}</a>'
@@ -181,7 +192,7 @@ def _push(digest: Alert, url: str, priority: Priority) -> Message:
     if priority in service.priorities:
         params["priority"] = service.priorities[priority]
     size: Callable[[str], int] = (lambda s: len(s.encode())) if service.in_bytes else len
-    lines = ["• " + shorten(headline(alert), PUSH_TITLE_LIMIT) for alert in digest.held[:PUSH_HEADLINES]]
+    lines = ["• " + shorten(titled(alert), PUSH_TITLE_LIMIT) for alert in digest.held[:PUSH_HEADLINES]]
     total = len(digest.held)
     body = f"+{total} more"  # when not even one headline fits
     for shown in range(len(lines), 0, -1):  # as many of the first headlines as fit with "+K more"
@@ -192,8 +203,8 @@ def _push(digest: Alert, url: str, priority: Priority) -> Message:
     return Message(_count(total), body, "text", with_params(url, params))
 
 
-def _webhook(digest: Alert, url: str, priority: Priority, sent_at: float) -> Message:
-    body = json.dumps(digest_payload(digest, priority, sent_at), ensure_ascii=False)
+def _webhook(digest: Alert, url: str, priority: Priority, sent_at: float, target: str) -> Message:
+    body = json.dumps(digest_payload(digest, priority, sent_at, target), ensure_ascii=False)
     native = url.split("://", 1)[0].lower() in ("http", "https")  # posted as is, not through Apprise
     return Message(
         shorten(digest.title, TITLE_LIMIT),

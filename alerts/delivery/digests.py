@@ -1,5 +1,7 @@
 """Routing alerts through the subscribers' pacing, and folding what waited into digests: one Alert whose
-``held`` holds every alert that waited, so nothing held is ever dropped (each channel renders all of them)."""
+``held`` holds every alert that waited, so nothing held is ever dropped (each channel renders all of them).
+A story's update is held and counted as its own alert (:func:`alerts.delivery.ids.story_key`), never in
+place of the story's first alert or of an earlier update."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from alerts import log, metrics
-from alerts.delivery import pacing
+from alerts.delivery import pacing, story_render
+from alerts.delivery.ids import story_key
 from alerts.models import PRIORITIES, Alert, Subscriber
 from alerts.state.pacing import PacingState
 from alerts.text import digest as text_digest
@@ -43,9 +46,9 @@ def route(
             decision = pacing.decide(settings, alert.priority, now, [*recent[name], *sent.values()])
             if decision.send:
                 instant.append(alert)
-                sent[alert.story] = now
+                sent[story_key(alert)] = now
                 continue
-            held[alert.story] = json.dumps(alert.to_json(), ensure_ascii=False)
+            held[story_key(alert)] = json.dumps(alert.to_json(), ensure_ascii=False)
             reasons[decision.reason] += 1
             release = decision.release_at if release is None else min(release, decision.release_at or now)
             _logger.info(
@@ -82,11 +85,11 @@ def due_digests(state: PacingState, now: float | None = None) -> list[Alert]:
 def digest(subscriber: str, alerts: Sequence[Alert]) -> Alert:
     """One message holding every alert that waited (``held``), rendered per channel by
     :mod:`alerts.delivery.digest_render`; its title names the count and the first headline."""
-    first = alerts[0].title
+    first = story_render.titled(alerts[0], alerts[0].title)
     title = f"{len(alerts)} alerts: {first}" if len(alerts) > 1 else first
     return Alert(
         subscriber=subscriber,
-        story=text_digest("digest:" + "|".join(sorted(a.story for a in alerts))),
+        story=text_digest("digest:" + "|".join(sorted(story_key(a) for a in alerts))),
         item="digest",
         feed=", ".join(sorted({a.feed for a in alerts})),
         title=title,

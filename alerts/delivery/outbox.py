@@ -12,7 +12,9 @@ This module holds the state machine: the records, and the outcome of each attemp
 Failures retry with exponential backoff and jitter; a subscriber's ``fallback:`` URL receives
 alerts whose primary channel is dead. A digest sent as several messages (Telegram) is one delivery;
 its record's ``digest_sent`` counts the held alerts its messages so far delivered, so an attempt
-resumes after them.
+resumes after them. A story's update is a delivery of its own (:mod:`alerts.delivery.ids`); the record of
+a first alert sent to Telegram or ntfy keeps the channel's message ids (``message_ref``) for its updates
+to reply to.
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from alerts.delivery.ids import delivery_id as delivery_id
+from alerts.delivery.ids import delivery_of as delivery_of
+from alerts.delivery.ids import update_of as update_of
 from alerts.models import Alert
 from alerts.state.deliveries import Deliveries, Finish
 from alerts.text import digest
 
 BATCH = 50  # deliveries per task: a 10,000-subscriber fan-out is 200 broker messages, not 10,000
 PROGRESS = "digest_sent"  # record field: a digest's held alerts its earlier messages delivered
+MESSAGE_REF = "message_ref"  # record field: the channel's ids of the sent message (alerts.delivery.threads)
 ERROR_CHARS = 500
 TITLE_CHARS = 300
 
@@ -50,11 +56,6 @@ class Policy:
         return random.uniform(ceiling / 2, ceiling)
 
 
-def delivery_id(subscriber: str, story: str, target: str) -> str:
-    """The id of one (subscriber, story, URL) delivery."""
-    return digest(f"{subscriber}\x1f{story}\x1f{target}")
-
-
 def record(
     deliveries: Deliveries,
     jobs: Sequence[tuple[Alert, str]],
@@ -74,7 +75,7 @@ def record(
             "feed": alert.feed,
             "title": alert.title[:TITLE_CHARS],
         }
-        records.append((delivery_id(alert.subscriber, alert.story, target), fields))
+        records.append((delivery_of(alert, target), fields))
     created = deliveries.create(records, due_at=now + policy.sweep_lease, now=now)
     new = [
         (fields["target"], delivery) for (delivery, fields), ok in zip(records, created, strict=True) if ok
@@ -105,12 +106,17 @@ def note_progress(deliveries: Deliveries, delivery: str, claimed: Mapping[str, s
     return deliveries.update_claimed(delivery, claimed, {PROGRESS: done})
 
 
-def sent(delivery: str, alert: Alert, where: str, at: float, policy: Policy) -> Finish:
-    """The channel accepted the message."""
+def sent(
+    delivery: str, alert: Alert, where: str, at: float, policy: Policy, message_ref: str | None = None
+) -> Finish:
+    """The channel accepted the message (``message_ref``: the ids it gave it, kept for updates)."""
     latency = at - alert.fetched_at if alert.fetched_at else None
+    fields: dict[str, str | int | float] = {"state": "sent", "sent_at": at, "updated": at, "last_error": ""}
+    if message_ref:
+        fields[MESSAGE_REF] = message_ref
     return Finish(
         delivery,
-        {"state": "sent", "sent_at": at, "updated": at, "last_error": ""},
+        fields,
         ttl=policy.retention,
         history=history_entry(alert, where, "sent", at, latency),
         history_retention=policy.retention,
@@ -157,7 +163,7 @@ def fallback(alert: Alert, fields: Mapping[str, str], url: str) -> tuple[str, di
     """The record that sends a dead delivery's alert to the subscriber's fallback URL."""
     target = digest(url)
     return (
-        delivery_id(alert.subscriber, alert.story, target),
+        delivery_of(alert, target),
         {
             "alert": fields["alert"],
             "subscriber": alert.subscriber,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from alerts.delivery import story_render
 from alerts.models import Alert
 
 TITLE_LIMIT = 250
@@ -12,19 +13,23 @@ SUMMARY_LIMIT = 600
 
 
 def title(alert: Alert) -> str:
-    """The headline, shortened on a word boundary if very long."""
-    return _shorten(alert.title or alert.link or "(untitled)", TITLE_LIMIT)
+    """The headline (``Update: `` first for a story's update), shortened on a word boundary if very long."""
+    return _shorten(story_render.titled(alert, alert.title or alert.link or "(untitled)"), TITLE_LIMIT)
 
 
-def body(alert: Alert) -> str:
-    """Summary (if any), then feed and published time, then the link, one per line."""
-    lines: list[str] = []
+def body(alert: Alert, sources: Sequence[str] | None = None) -> str:
+    """What an update changed (if it is one), the summary (if any), then feed and published time, the
+    other feeds that reported the story (``sources``, by default the alert's), and the link, one per line."""
+    changed, also = story_render.story_lines(alert, alert.sources if sources is None else sources)
+    lines: list[str] = [changed, ""] if changed else []
     if alert.summary and alert.summary.strip() != alert.title.strip():
         lines += [_shorten(alert.summary, SUMMARY_LIMIT), ""]
     source = alert.feed
     if alert.published:
         source += " · " + _when(alert.published)
     lines.append(source)
+    if also:
+        lines.append(also)
     if alert.link:
         lines.append(alert.link)
     return "\n".join(lines)

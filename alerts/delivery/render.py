@@ -17,6 +17,11 @@ Kinds (:func:`channel_kind`) and what :func:`render` produces for them:
   :mod:`alerts.delivery.webhook`) receives the JSON document itself as the request body.
 - ``console``/``other``: today's plain rendering (:mod:`alerts.delivery.plain`), URL unchanged.
 
+A story's update is titled ``Update: <headline>`` and lists what changed; a story's first alert names the
+other feeds that reported it (:mod:`alerts.delivery.story_render`; ``sources`` may be fresher than the
+alert's, read when it is sent). Subscriber templates get ``sources``, ``update``, ``update_of`` and
+``changes`` and shape the title themselves.
+
 A digest (an alert with ``held`` alerts) is its own kind of message: :mod:`alerts.delivery.digest_render`.
 
 Per-message parameters are added to a copy of the subscriber's URL; its own parameters are kept, ours win.
@@ -26,20 +31,22 @@ the default rendering is returned with :attr:`Message.template_error` set, for t
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, unquote
 
-from alerts.delivery import plain
+from alerts.delivery import ids, plain, story_render
+from alerts.delivery.fitting import clean as _clean
+from alerts.delivery.fitting import escape, fit, href, iso, shorten, utf16
+from alerts.delivery.fitting import when as _when
 from alerts.delivery.templates import Template, TemplateFailure
 from alerts.models import Alert
+from alerts.text import digest
 
 TELEGRAM_LIMIT = 4096  # characters after entity parsing; we count UTF-16 units of the raw HTML (stricter)
 TITLE_LIMIT = 250
@@ -48,9 +55,6 @@ FEED_LIMIT = 100
 LINK_TEXT_LIMIT = 100
 EMAIL_SUMMARY_LIMIT = 4000
 WEBHOOK_SCHEMA = "breaking-alerts/alert@1"
-_HREF_UNSAFE = str.maketrans(
-    {'"': "%22", "'": "%27", "<": "%3C", ">": "%3E", " ": "%20", "\n": None, "\r": None}
-)
 
 
 class Priority(StrEnum):
@@ -119,15 +123,27 @@ def render(
     priority: Priority = Priority.NORMAL,
     sent_at: float | None = None,
     template: Template | None = None,
+    *,
+    sources: Sequence[str] | None = None,
+    target: str | None = None,
 ) -> Message:
-    """The message for ``alert`` on ``url``; ``sent_at`` (epoch seconds) defaults to now."""
+    """The message for ``alert`` on ``url``; ``sent_at`` (epoch seconds) defaults to now, ``sources`` (the
+    feeds that reported its story, the first first) to the alert's, ``target`` (the delivery's URL
+    digest, which an update's ``update_of`` is computed for) to the digest of ``url``."""
     if alert.is_digest:
         raise ValueError("a digest is rendered by alerts.delivery.digest_render")
     kind = channel_kind(url)
     if template is not None and template.kind != kind:
         raise ValueError(f"a {template.kind} template cannot render for a {kind} URL")
     renderer = _RENDERERS[kind]
-    context = _Context(alert, Priority(priority), time.time() if sent_at is None else sent_at, url)
+    context = _Context(
+        alert,
+        Priority(priority),
+        time.time() if sent_at is None else sent_at,
+        url,
+        tuple(alert.sources if sources is None else sources),
+        ids.update_of(alert, digest(url) if target is None else target),
+    )
     if template is None:
         return renderer(context, None, None)
     try:
@@ -135,6 +151,10 @@ def render(
             "alert": alert.to_json(),
             "priority": context.priority.value,
             "sent_at": iso(context.sent_at),
+            "sources": list(context.sources),
+            "update": alert.update,
+            "update_of": context.update_of,
+            "changes": list(alert.changes),
         }
         return renderer(context, template.render_title(variables), template.render_body(variables))
     except TemplateFailure as exc:
@@ -154,8 +174,15 @@ def with_params(url: str, params: Mapping[str, str]) -> str:
     return base + ("?" + "&".join(kept + added) if kept or added else "")
 
 
-def webhook_payload(alert: Alert, priority: Priority, sent_at: float) -> dict[str, Any]:
-    """Every field of an alert, JSON-safe: what a webhook's ``message`` holds."""
+def webhook_payload(
+    alert: Alert,
+    priority: Priority,
+    sent_at: float,
+    sources: Sequence[str] | None = None,
+    update_of: str | None = None,
+) -> dict[str, Any]:
+    """Every field of an alert, JSON-safe: what a webhook's ``message`` holds. ``update_of``: for an update,
+    the delivery id of its story's first alert to the same URL (its ``X-Alerts-Delivery``)."""
     categories = alert.extra.get("categories") or ()
     return {
         "schema": WEBHOOK_SCHEMA,
@@ -174,12 +201,21 @@ def webhook_payload(alert: Alert, priority: Priority, sent_at: float) -> dict[st
         "first_seen": iso(alert.fetched_at) if alert.fetched_at else None,
         "sent_at": iso(sent_at),
         "priority": priority.value,
+        "update": bool(alert.update),
+        "update_of": update_of if alert.update else None,
+        "sources": list(alert.sources if sources is None else sources),
+        "changes": list(alert.changes),
     }
 
 
 def headline(alert: Alert) -> str:
     """The alert's headline, whitespace collapsed (its link, or "(untitled)", when it has none)."""
     return _clean(alert.title or alert.link or "(untitled)")
+
+
+def titled(alert: Alert) -> str:
+    """The headline as a message shows it: ``Update: <headline>`` for a story's update."""
+    return story_render.titled(alert, headline(alert))
 
 
 def safe_link(alert: Alert) -> str | None:
@@ -201,10 +237,24 @@ class _Context:
     priority: Priority
     sent_at: float
     url: str
+    sources: tuple[str, ...]
+    update_of: str | None
 
     @property
     def headline(self) -> str:
         return headline(self.alert)
+
+    @property
+    def title(self) -> str:
+        return titled(self.alert)
+
+    @property
+    def changed(self) -> str | None:
+        return story_render.changed(self.alert)
+
+    @property
+    def also(self) -> str | None:
+        return story_render.also_reported(self.alert, self.sources)
 
     @property
     def summary(self) -> str:
@@ -221,7 +271,7 @@ class _Context:
 
 
 def _telegram(ctx: _Context, title: str | None, body: str | None) -> Message:
-    head = f"<b>{escape(shorten(title or ctx.headline, TITLE_LIMIT))}</b>"
+    head = f"<b>{escape(shorten(title or ctx.title, TITLE_LIMIT))}</b>"
     params = {"format": "html"} | ({"silent": "yes"} if ctx.priority is Priority.LOW else {})
     url = with_params(ctx.url, params)
     if body is not None:
@@ -229,28 +279,34 @@ def _telegram(ctx: _Context, title: str | None, body: str | None) -> Message:
         if utf16(text) > TELEGRAM_LIMIT:
             raise TemplateFailure(f"telegram message too long ({utf16(text)} > {TELEGRAM_LIMIT} units)")
         return Message("", text, "html", url)
-    tail = [f"<i>{escape(ctx.source)}</i>"]
+    lead = [head, *([escape(ctx.changed)] if ctx.changed else [])]
+    tail = [f"<i>{escape(ctx.source)}</i>", *([escape(ctx.also)] if ctx.also else [])]
+    link = []
     if ctx.link:
-        tail.append(f'<a href="{href(ctx.link)}">{escape(shorten(ctx.link, LINK_TEXT_LIMIT))}</a>')
+        link.append(f'<a href="{href(ctx.link)}">{escape(shorten(ctx.link, LINK_TEXT_LIMIT))}</a>')
 
     def assemble(summary: str) -> str:
-        return "\n".join([head, *([escape(summary)] if summary else []), *tail])
+        return "\n".join([*lead, *([escape(summary)] if summary else []), *tail, *link])
 
     if utf16(assemble("")) > TELEGRAM_LIMIT:  # a monstrous link: leave it out rather than cut it
-        tail = tail[:1]
+        link = []
     summary = fit(ctx.summary, lambda s: utf16(assemble(s)) <= TELEGRAM_LIMIT)
     return Message("", assemble(summary), "html", url)
 
 
 def _email(ctx: _Context, title: str | None, body: str | None) -> Message:
-    subject = shorten(title or ctx.headline, TITLE_LIMIT)
+    subject = shorten(title or ctx.title, TITLE_LIMIT)
     url = with_params(ctx.url, {"format": "html"})
     if body is not None:
         return Message(subject, body, "html", url)
     parts = [f'<h2 dir="auto">{escape(subject)}</h2>']
+    if ctx.changed:
+        parts.append(f'<p dir="auto">{escape(ctx.changed)}</p>')
     if ctx.summary:
         parts.append(f'<p dir="auto">{escape(shorten(ctx.summary, EMAIL_SUMMARY_LIMIT))}</p>')
     parts.append(f'<p dir="auto">{escape(ctx.source)}</p>')
+    if ctx.also:
+        parts.append(f'<p dir="auto">{escape(ctx.also)}</p>')
     if ctx.link:
         parts.append(f'<p><a href="{href(ctx.link)}">{escape(ctx.link)}</a></p>')
     return Message(subject, '<div dir="auto">\n' + "\n".join(parts) + "\n</div>", "html", url)
@@ -269,12 +325,14 @@ def _push(ctx: _Context, title: str | None, body: str | None) -> Message:
         return size(text) <= service.body_limit
 
     if body is None:
-        tail = [ctx.source] + ([ctx.link] if ctx.link and service.click not in params else [])
+        lead = [fit(ctx.changed, fits)] if ctx.changed else []
+        tail = [ctx.source, *([ctx.also] if ctx.also else [])]
+        tail += [ctx.link] if ctx.link and service.click not in params else []
         tail = [fit(line, fits) for line in tail]
-        body = fit(ctx.summary, lambda s: fits("\n".join([s, *tail]))) if ctx.summary else ""
-        body = "\n".join([line for line in [body, *tail] if line])
+        summary = fit(ctx.summary, lambda s: fits("\n".join([*lead, s, *tail]))) if ctx.summary else ""
+        body = "\n".join([line for line in [*lead, summary, *tail] if line])
     return Message(
-        shorten(title or ctx.headline, PUSH_TITLE_LIMIT),
+        shorten(title or ctx.title, PUSH_TITLE_LIMIT),
         fit(body, fits),
         "text",
         with_params(ctx.url, params),
@@ -283,14 +341,16 @@ def _push(ctx: _Context, title: str | None, body: str | None) -> Message:
 
 def _webhook(ctx: _Context, title: str | None, body: str | None) -> Message:
     if body is None:
-        body = json.dumps(webhook_payload(ctx.alert, ctx.priority, ctx.sent_at), ensure_ascii=False)
+        payload = webhook_payload(ctx.alert, ctx.priority, ctx.sent_at, ctx.sources, ctx.update_of)
+        body = json.dumps(payload, ensure_ascii=False)
     native = ctx.url.split("://", 1)[0].lower() in ("http", "https")  # posted as is, not through Apprise
     url = ctx.url if native else with_params(ctx.url, {"format": "text"})
-    return Message(title or ctx.headline, body, "text", url)
+    return Message(title or ctx.title, body, "text", url)
 
 
 def _plain(ctx: _Context, title: str | None, body: str | None) -> Message:
-    return Message(title or plain.title(ctx.alert), body or plain.body(ctx.alert), "text", ctx.url)
+    text = body or plain.body(ctx.alert, ctx.sources)
+    return Message(title or plain.title(ctx.alert), text, "text", ctx.url)
 
 
 _RENDERERS: dict[str, Callable[[_Context, str | None, str | None], Message]] = {
@@ -301,62 +361,3 @@ _RENDERERS: dict[str, Callable[[_Context, str | None, str | None], Message]] = {
     "console": _plain,
     "other": _plain,
 }
-
-
-def _clean(text: str) -> str:
-    return " ".join(text.split())
-
-
-def escape(text: str) -> str:
-    """``text`` as HTML text (``<``, ``>`` and ``&`` escaped)."""
-    return html.escape(text, quote=False)
-
-
-def href(link: str) -> str:
-    """An attribute-safe href; quotes are percent-encoded (Apprise turns ``&quot;`` back into ``"``)."""
-    return html.escape(link.translate(_HREF_UNSAFE), quote=True)
-
-
-def utf16(text: str) -> int:
-    """Length in UTF-16 code units (as Telegram counts)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def shorten(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, cut on a word boundary (see :func:`fit`)."""
-    return fit(text, lambda s: len(s) <= limit)
-
-
-def fit(text: str, fits: Callable[[str], bool]) -> str:
-    """The longest word-prefix of ``text`` (+ "…" if cut) that ``fits``; a character cut for a huge word."""
-    if fits(text):
-        return text
-    words = text.split(" ")
-    low, high = 0, len(words) - 1  # the longest k with fits(words[:k] + "…"), by bisection
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if fits(" ".join(words[:middle]) + "…") else (low, middle - 1)
-    if low:
-        return " ".join(words[:low]).rstrip() + "…"
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if fits(text[:middle] + "…") else (low, middle - 1)
-    return text[:low] + "…" if low else ""
-
-
-def _when(published: str | None) -> str | None:
-    """``published`` as ``YYYY-MM-DD HH:MM UTC`` (naive times are taken as UTC), else as given."""
-    if not published:
-        return None
-    try:
-        moment = datetime.fromisoformat(published)
-    except ValueError:
-        return shorten(_clean(published), 40)
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def iso(timestamp: float) -> str:
-    """Epoch seconds as ISO 8601 in UTC."""
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")

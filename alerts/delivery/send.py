@@ -9,6 +9,11 @@ Deliveries of one batch are sent concurrently, each on its own: a slow or failin
 blocks or repeats the others. Native webhooks of a batch are posted all at once (one event loop,
 pooled connections); Apprise deliveries are sent on this process's send threads.
 
+A story's first alert names every feed that reported the story by the time it is sent (one ZRANGE per
+story and batch), so feeds that joined while it waited (a digest, a rate limit, a retry) are listed. An
+update is threaded under its first alert (:mod:`alerts.delivery.threads`): the e-mail Message-ID is the
+delivery's, and the Telegram and ntfy message ids of a first alert are kept in its record for its updates.
+
 Each outcome is counted once it is recorded (``alerts_deliveries_total`` by channel kind; a sent
 alert's first-seen-to-sent time in ``alerts_delivery_latency_seconds``).
 """
@@ -26,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts import log, metrics
-from alerts.delivery import outbox, ratelimit, render, targets, webhook
+from alerts.delivery import outbox, ratelimit, render, targets, threads, webhook
 from alerts.delivery.digest_render import Part, render_digest
+from alerts.delivery.ids import update_of as first_delivery
 from alerts.delivery.outbox import Policy
 from alerts.delivery.templates import Template, compile_template
 from alerts.errors import DeliveryError
@@ -59,6 +65,7 @@ class _Attempt:
     limits: list[ratelimit.Bucket]
     claimed_at: float
     started: float
+    message_ref: str | None = None  # the channel's ids of the (first) message sent, for updates to reply to
 
     @property
     def kind(self) -> str:
@@ -93,13 +100,14 @@ class Sender:
         claimed_at = time.time()
         hooks: list[_Attempt] = []
         work = []
+        sources: dict[str, tuple[str, ...]] = {}  # story -> its feeds, read once per batch
         for delivery, fields in zip(
             ids, self._store.deliveries.claim(ids, claimed_at, policy.delivery_lease), strict=True
         ):
             if fields is None:
                 counts[self._not_claimed(delivery)] += 1
             elif self._is_native(fields):
-                prepared = self._prepare(delivery, fields, claimed_at)
+                prepared = self._prepare(delivery, fields, claimed_at, sources)
                 if isinstance(prepared, str):
                     counts[prepared] += 1
                 else:
@@ -109,7 +117,9 @@ class Sender:
         # each send runs in a copy of this context, so its log lines keep the task id; the webhooks are
         # posted meanwhile, so neither kind of channel waits for the other
         futures = [
-            _senders().submit(contextvars.copy_context().run, self._send_apprise, d, f, claimed_at, policy)
+            _senders().submit(
+                contextvars.copy_context().run, self._send_apprise, d, f, claimed_at, policy, sources
+            )
             for d, f in work
         ]
         for outcome in self._post_webhooks(hooks, policy):
@@ -141,7 +151,9 @@ class Sender:
         url = self._url(self._subscribers().get(fields.get("subscriber", "")), fields.get("target", ""))
         return url is not None and webhook.is_webhook(url)
 
-    def _prepare(self, delivery: str, fields: dict[str, str], claimed_at: float) -> _Attempt | str:
+    def _prepare(
+        self, delivery: str, fields: dict[str, str], claimed_at: float, sources: dict[str, tuple[str, ...]]
+    ) -> _Attempt | str:
         """Decode and render a claimed delivery and take its rate-limit turn; or the outcome that ends it
         here (``dropped``: no longer configured; ``deferred``: its turn is later, booked in the outbox)."""
         started = time.time()
@@ -158,7 +170,7 @@ class Sender:
                 error="subscriber or URL no longer configured",
             )
             return "dropped"
-        parts = _parts(alert, url, subscriber, fields)
+        parts = _parts(alert, url, subscriber, fields, self._sources(alert, sources))
         channel = None if webhook.is_webhook(url) or not parts else _channel(parts[0].message.url)
         where = channel.target if channel is not None else targets.private(url)
         events = _logger.bind(
@@ -177,6 +189,23 @@ class Sender:
             delivery, fields, alert, url, parts, channel, where, events, limits, claimed_at, started
         )
 
+    def _sources(self, alert: Alert, known: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+        """The feeds that reported the alert's story so far, the first first (``known``: read already)."""
+        if alert.is_digest or not alert.story:
+            return alert.sources
+        found = known.get(alert.story)
+        if found is None:
+            found = known[alert.story] = self._store.stories.sources(alert.story)
+        return tuple(dict.fromkeys((*found, *alert.sources)))
+
+    def _thread(self, attempt: _Attempt) -> threads.Thread:
+        """How the delivery's message joins its story's thread (an update: its first alert's ids)."""
+        update_of = first_delivery(attempt.alert, attempt.fields["target"])
+        first_ref = None
+        if update_of and threads.replies_need_refs(attempt.url):
+            first_ref = self._store.deliveries.get_field(update_of, outbox.MESSAGE_REF)
+        return threads.thread(attempt.delivery, update_of, first_ref)
+
     def _take_turn(self, limits: list[ratelimit.Bucket]) -> float:
         """Take a send slot on every limit of the destination, sleeping a short wait; 0 or the wait left."""
         spec = [bucket.spec for bucket in limits]
@@ -186,9 +215,16 @@ class Sender:
             wait = self._store.rates.take(spec, time.time())
         return wait
 
-    def _send_apprise(self, delivery: str, fields: dict[str, str], claimed_at: float, policy: Policy) -> str:
+    def _send_apprise(
+        self,
+        delivery: str,
+        fields: dict[str, str],
+        claimed_at: float,
+        policy: Policy,
+        sources: dict[str, tuple[str, ...]],
+    ) -> str:
         """Send a claimed delivery through Apprise, and record the outcome."""
-        attempt = self._prepare(delivery, fields, claimed_at)
+        attempt = self._prepare(delivery, fields, claimed_at, sources)
         if isinstance(attempt, str):
             return attempt
         for index, part in enumerate(attempt.parts):
@@ -201,10 +237,15 @@ class Sender:
                     return "deferred"
             channel = attempt.channel if index == 0 else _channel(part.message.url)
             message = part.message
-            try:
-                channel.send(message.title, message.body, "html" if message.body_format == "html" else None)
+            body_format = "html" if message.body_format == "html" else None
+            try:  # a digest's next messages are not threaded: its first is the delivery's message
+                found = channel.send(
+                    message.title, message.body, body_format, None if index else self._thread(attempt)
+                )
             except DeliveryError as exc:
                 return self._refused(attempt, str(exc), ratelimit.retry_after(str(exc)), policy)
+            if not index:
+                attempt.message_ref = threads.encode(found) or None
             more = index + 1 < len(attempt.parts)
             if more and not outbox.note_progress(self._store.deliveries, delivery, fields, part.done):
                 attempt.events.warning("alert.claim_lost", part=index + 1, parts=len(attempt.parts))
@@ -229,7 +270,7 @@ class Sender:
         within the lease, so the message is not sent again) and log each."""
         sent_at = time.time()
         self._store.deliveries.finish(
-            [outbox.sent(a.delivery, a.alert, a.where, sent_at, policy) for a in attempts],
+            [outbox.sent(a.delivery, a.alert, a.where, sent_at, policy, a.message_ref) for a in attempts],
             patience=policy.delivery_lease,
         )
         for attempt in attempts:
@@ -314,13 +355,21 @@ def _senders() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send")
 
 
-def _parts(alert: Alert, url: str, subscriber: Subscriber | None, fields: Mapping[str, str]) -> list[Part]:
+def _parts(
+    alert: Alert,
+    url: str,
+    subscriber: Subscriber | None,
+    fields: Mapping[str, str],
+    sources: tuple[str, ...],
+) -> list[Part]:
     """The messages of a delivery: an alert's one, or a digest's still to send (templates shape alerts
     only: a digest gets the default rendering)."""
-    priority, now = _priority(alert.priority), time.time()
+    priority, now, target = _priority(alert.priority), time.time(), fields.get("target")
     if alert.is_digest:
-        return render_digest(alert, url, priority, now, outbox.progress(fields))
-    return [Part(render.render(alert, url, priority, now, _template(subscriber, url)), 1)]
+        return render_digest(alert, url, priority, now, outbox.progress(fields), target)
+    template = _template(subscriber, url)
+    message = render.render(alert, url, priority, now, template, sources=sources, target=target)
+    return [Part(message, 1)]
 
 
 def _priority(value: str) -> render.Priority:

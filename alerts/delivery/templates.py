@@ -9,7 +9,11 @@ a template past a bound raise :class:`TemplateFailure` (never a silent empty str
 other runtime error, so the caller can fall back to the default rendering and log the reason.
 
 Variables: ``alert`` (the Alert's fields as a mapping: ``alert.title``, ``alert.extra``...), ``priority``
-(``"flash"``, ``"high"``, ``"normal"`` or ``"low"``) and ``sent_at`` (ISO 8601, UTC). Body templates of
+(``"flash"``, ``"high"``, ``"normal"`` or ``"low"``), ``sent_at`` (ISO 8601, UTC), and of its story:
+``sources`` (the feeds that reported it by the time it is sent, the first first), ``update`` (0 for the
+story's first alert, n for its n-th update), ``update_of`` (an update's first alert's delivery id, else
+None) and ``changes`` (what an update changed). A title template is used as it renders: it is the
+template's to say ``Update:`` (``{% if update %}Update: {% endif %}{{ alert.title }}``). Body templates of
 HTML kinds (telegram, email) are autoescaped; titles never are (they are plain text, escaped where used).
 """
 

@@ -178,6 +178,12 @@ class Deliveries:
         with translated():
             return _fields(self._client.hgetall(keys.outbox(delivery)))
 
+    def get_field(self, delivery: str, name: str) -> str | None:
+        """One field of a delivery's record (None when the record or the field is unknown)."""
+        with translated():
+            value = self._client.hget(keys.outbox(delivery), name)
+        return None if value is None else str(value)
+
     def dead(self, limit: int = 1000) -> list[str]:
         """Dead deliveries, oldest first."""
         with translated():

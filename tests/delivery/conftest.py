@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,10 +14,12 @@ from tests.harness.servers import TelegramDouble, ThreadedServer
 
 
 class NtfySink:
-    """An ntfy-style server: records each publish's JSON body and X- headers."""
+    """An ntfy-style server: records each publish's JSON body and X- headers, and answers with a message
+    id of its own (as ntfy does: 12 letters and digits, ``id`` in the JSON answer)."""
 
     def __init__(self) -> None:
         self.published: list[dict[str, Any]] = []
+        self.ids: list[str] = []
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._publish)
         self.server = ThreadedServer(app).start()
@@ -24,8 +27,10 @@ class NtfySink:
     async def _publish(self, request: web.Request) -> web.Response:
         body = await request.json()
         headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-")}
+        message_id = f"m{secrets.token_hex(6)[:11]}"
         self.published.append({"body": body, "headers": headers})
-        return web.json_response({"id": "1"})
+        self.ids.append(message_id)
+        return web.json_response({"id": message_id, "time": 1714557600, "event": "message", **body})
 
     @property
     def apprise_url(self) -> str:

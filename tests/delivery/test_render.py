@@ -293,6 +293,10 @@ def test_webhook_payload_has_every_field() -> None:
         "first_seen": "2024-05-01T10:00:00+00:00",
         "sent_at": "2024-05-01T10:01:40+00:00",
         "priority": "high",
+        "update": False,
+        "update_of": None,
+        "sources": [],
+        "changes": [],
     }
     assert json.loads(render(make_alert(extra={}), "json://h/").body)["categories"] == []
 

@@ -194,14 +194,21 @@ class WebhookSink:
 
 
 class TelegramDouble:
-    """A local Bot API: records sendMessage calls; answers 401 echoing the URL, as a careless proxy might."""
+    """A local Bot API: records sendMessage calls; answers 401 echoing the URL, as a careless proxy might.
 
-    def __init__(self, accept: bool = True) -> None:
+    Accepted messages get ids as Telegram gives them: counted per chat (from a different base in each
+    chat), answered as ``result.message_id``. A ``reply_parameters.message_id`` not sent in that chat is
+    refused (400) unless ``allow_sending_without_reply``; ``latency`` seconds before each answer."""
+
+    def __init__(self, accept: bool = True, latency: float = 0.0) -> None:
         self.accept = accept
+        self.latency = latency
         self.throttle: int | None = None  # answer the next message 429 "retry after N", once
         self.refuse_after: int | None = None  # once this many messages were accepted, answer 502 to others
         self.messages: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []  # messages answered 502 by refuse_after
+        self.ids: list[int] = []  # the message_id given to each accepted message, in order
+        self._last: dict[str, int] = {}  # chat -> the last message id given there
         app = web.Application()
         app.router.add_post("/{path:.*}", self._handle)
         self._server = ThreadedServer(app)
@@ -218,8 +225,21 @@ class TelegramDouble:
         """The value for ALERTS_TELEGRAM_API."""
         return f"{self._server.base}/bot"
 
+    def replies(self) -> list[dict[str, Any] | None]:
+        """Each accepted message's ``reply_parameters`` (None when it replies to nothing)."""
+        return [message.get("reply_parameters") for message in self.messages]
+
+    def sent_in(self, chat: str | int, message_id: int) -> bool:
+        """True when ``message_id`` was given to a message in ``chat``."""
+        return any(
+            str(message.get("chat_id")) == str(chat) and given == message_id
+            for message, given in zip(self.messages, self.ids, strict=True)
+        )
+
     async def _handle(self, request: web.Request) -> web.Response:
         payload = await request.json() if request.can_read_body else {}
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if self.throttle is not None:
             wait, self.throttle = self.throttle, None
             body = {
@@ -238,5 +258,23 @@ class TelegramDouble:
             return web.json_response(
                 {"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502
             )
+        chat = str(payload.get("chat_id", ""))
+        reply = payload.get("reply_parameters")
+        reply = reply if isinstance(reply, dict) else None
+        if (
+            reply
+            and not reply.get("allow_sending_without_reply")
+            and not self.sent_in(chat, reply.get("message_id", 0))
+        ):
+            body = {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: message to be replied not found",
+            }
+            return web.json_response(body, status=400)
+        message_id = self._last.get(chat, 1000 * (len(self._last) + 1) + 40) + 1
+        self._last[chat] = message_id
         self.messages.append(payload)
-        return web.json_response({"ok": True, "result": {"message_id": len(self.messages)}})
+        self.ids.append(message_id)
+        result = {"message_id": message_id, "date": int(time.time()), "chat": {"id": payload.get("chat_id")}}
+        return web.json_response({"ok": True, "result": result})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -26,10 +27,24 @@ class _Handler:
         return "250 Message accepted"
 
 
-class SmtpSink:
-    """aiosmtpd on 127.0.0.1 with optional LOGIN/PLAIN auth (without TLS, for tests only)."""
+class _SlowGreeting(_Handler):
+    """Answers EHLO only after a delay: senders on several threads are then between greeting and DATA at
+    once (where an e-mail's headers are built)."""
 
-    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        await asyncio.sleep(self._sink.ehlo_delay)
+        session.host_name = hostname
+        return responses
+
+
+class SmtpSink:
+    """aiosmtpd on 127.0.0.1 with optional LOGIN/PLAIN auth (without TLS, for tests only); ``ehlo_delay``
+    seconds before each EHLO answer."""
+
+    def __init__(self, user: str | None = None, password: str | None = None, ehlo_delay: float = 0.0) -> None:
+        self.ehlo_delay = ehlo_delay
         self.messages: list[EmailMessage] = []
         self.arrived: list[float] = []
         self.lock = threading.Lock()
@@ -38,7 +53,8 @@ class SmtpSink:
         auth: dict[str, Any] = {}
         if user:
             auth = {"authenticator": self._authenticate, "auth_require_tls": False, "auth_required": True}
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **auth)
+        handler = _SlowGreeting(self) if ehlo_delay else _Handler(self)
+        self._controller = Controller(handler, hostname="127.0.0.1", port=self.port, **auth)
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
@@ -61,6 +77,15 @@ class SmtpSink:
         """Subjects of the messages received so far."""
         with self.lock:
             return [str(message["subject"]) for message in self.messages]
+
+    def threading(self) -> list[dict[str, str | None]]:
+        """Per message received: its Subject, Message-ID, In-Reply-To and References (None when absent)."""
+        names = ("Subject", "Message-ID", "In-Reply-To", "References")
+        with self.lock:
+            return [
+                {name: None if message[name] is None else str(message[name]) for name in names}
+                for message in self.messages
+            ]
 
     def apprise_url(self, to: str = "desk@example.com", login: str | None = None) -> str:
         """A mailto:// URL delivering here in plain SMTP (``login`` is ``user:password``)."""
