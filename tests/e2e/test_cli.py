@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,8 +131,10 @@ def test_explain_json(config_dir: Path, args: list[str], expected: dict[str, obj
     lines = result.stdout.splitlines()
     assert len(lines) == 1
     document = json.loads(lines[0])
+    story = document.pop("story")
     assert document == expected
     assert list(document) == ["regions", "region_sources", "matches"]
+    assert set(story) == {"language", "places", "numbers", "actors", "events", "terms", "joins"}
     assert all(list(match) == ["subscription", "subscribers", "terms"] for match in document["matches"])
 
 
@@ -165,13 +168,16 @@ def test_explain_text_names_subscription_and_terms(config_dir: Path) -> None:
     _explain_config(config_dir)
     result = alerts(config_dir, "explain", "Strike hits port in Gaza", "--feed", "gulf")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    lines = result.stdout.splitlines()
+    assert lines[:4] == [
         "regions: MENA (feed, Gaza), Palestine (Gaza)",
         "gaza: matched by gaza -> desk, night",
         "mena-strikes: matched by strike, region:MENA -> desk",
+        "story facts: places Gaza, events attack (en)",
     ]
+    assert len(lines) == 5 and lines[4].startswith("story: ")
     result = alerts(config_dir, "explain", "Markets close higher")
-    assert result.stdout.splitlines() == ["regions: -", "no subscription matches"]
+    assert result.stdout.splitlines()[:2] == ["regions: -", "no subscription matches"]
 
 
 @pytest.mark.parametrize(
@@ -414,4 +420,82 @@ def test_the_shipped_example_matches_what_people_expect(headline: str, matched: 
     """config/subscriptions.yaml's own example command: a prefix catches "Israeli" and "Ukrainian"."""
     result = alerts(Path(__file__).resolve().parents[2] / "config", "explain", headline)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == matched
+    assert matched in result.stdout.splitlines()
+
+
+# --- stories ------------------------------------------------------------------------------------
+
+
+def _file_a_story(redis_url: str) -> str:
+    """One open story, as a poll of the feed "wire" would have filed it; its id."""
+    from alerts.matching.geo import Geotagger, RegionTaxonomy
+    from alerts.matching.stories.compare import StoryPolicy
+    from alerts.models import Feed, FeedItem
+    from alerts.service.storyline import Storyline
+    from alerts.state.store import Store
+
+    store = Store.from_url(redis_url)
+    storyline = Storyline(Geotagger(RegionTaxonomy.load()), StoryPolicy(), store.stories, ttl=3600)
+    item = FeedItem(id="1", title="Israeli strike kills 8 in Khan Younis", link="https://wire.test/1")
+    (placed,) = storyline.place(Feed(name="wire", url="https://wire.test/rss"), [item], time.time())
+    store.stories.add_recipients([(placed.story, "desk")], ttl=3600)
+    return placed.story
+
+
+def test_explain_names_the_open_story_a_headline_would_join_and_what_it_would_add(
+    config_dir: Path, redis_url: str
+) -> None:
+    """With the service's Redis, explain says which story the headline joins, why, and the update."""
+    _explain_config(config_dir)
+    story = _file_a_story(redis_url)
+    result = alerts(
+        config_dir,
+        "explain",
+        "Toll from Israeli strike on Khan Younis rises to 12",
+        "--json",
+        REDIS_URL=redis_url,
+    )
+    assert result.returncode == 0, result.stderr
+    joins = json.loads(result.stdout)["story"]["joins"]
+    assert (joins["story"], joins["title"], joins["update"]) == (
+        story,
+        "Israeli strike kills 8 in Khan Younis",
+        ["toll 12 (was 8)"],
+    )
+    assert "Khan Younis" in joins["shared"]
+    text = alerts(config_dir, "explain", "Floods kill 30 in Lagos", REDIS_URL=redis_url).stdout
+    assert "story facts: places Lagos, numbers 30, events flood (en)" in text
+    assert "story: opens a new story" in text
+
+
+def test_explain_without_any_redis_still_explains_and_says_open_stories_are_unknown(config_dir: Path) -> None:
+    _explain_config(config_dir)
+    result = alerts(
+        config_dir,
+        "explain",
+        "Strike hits port in Gaza",
+        "--json",
+        REDIS_URL=f"redis://127.0.0.1:{embedded_redis.free_port()}/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["story"]["joins"].startswith("unknown (no Redis is running")
+
+
+def test_stories_lists_each_story_with_its_sources_updates_and_subscribers(
+    config_dir: Path, redis_url: str
+) -> None:
+    _explain_config(config_dir)
+    story = _file_a_story(redis_url)
+    result = alerts(config_dir, "stories", "--since", "1h", "--json", REDIS_URL=redis_url)
+    assert result.returncode == 0, result.stderr
+    (listed,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (listed["story"], listed["sources"], listed["updates"], listed["subscribers"]) == (
+        story,
+        ["wire"],
+        0,
+        ["desk"],
+    )
+    text = alerts(config_dir, "stories", REDIS_URL=redis_url).stdout
+    assert (
+        "Israeli strike kills 8 in Khan Younis" in text and "sources: wire; 0 updates; sent to: desk" in text
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from alerts.matching.stories.fingerprint import SETS, StoryPrint
 
+GENERIC_SHARED = 3  # reports sharing no place, actor or number must share at least this many features
 NAMES_MATTER = 0.5  # reports this alike that each name someone or somewhere the other does not differ
 
 
@@ -56,6 +57,11 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
     weights = _weights(story, report)
     union_weight = sum(weights.get(feature, 1.0) for feature in mine | theirs)
     score = sum(weights.get(feature, 1.0) for feature in shared) / union_weight if union_weight else 0.0
+    specific = story.places & report.places or story.actors & report.actors or story.numbers & report.numbers
+    if not specific and len(shared) < GENERIC_SHARED:  # "floods" alone: which floods?
+        return Verdict(
+            False, score, "nothing specific in common (a place, an actor or a number)", tuple(sorted(shared))
+        )
     if story.lang == report.lang and score >= NAMES_MATTER and _names_differ(story, report):
         # alike but for a name: two ships, two villages, two neighbourhoods of one town
         return Verdict(False, score, "different names: " + _names(story.names) + " / " + _names(report.names))

@@ -15,8 +15,8 @@ import zlib
 
 from alerts.matching.stories.fingerprint import StoryPrint
 
-PERMUTATIONS = 16
-ROWS = 1  # one row per band: reports with Jaccard J share a band with 1 - (1 - J)^16, and how many
+PERMUTATIONS = 12
+ROWS = 1  # one row per band: reports with Jaccard J share a band with 1 - (1 - J)^12, and how many
 # bands they share estimates J, which ranks the candidates (bench/stories.py: two rows lost a third
 # of the reworded pairs before any comparison)
 BANDS = PERMUTATIONS // ROWS
