@@ -10,20 +10,23 @@ are "غارة" and "الغارات".
 from __future__ import annotations
 
 from functools import cache, lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
-import yaml
-
+from alerts.errors import ConfigError
 from alerts.matching.analysis import stem_keys
 from alerts.text import arabic_forms, is_arabic, words
+from alerts.yamlsource import load
 
-LEXICON = resources.files("alerts.matching.stories") / "data" / "lexicon.yaml"
+LEXICON = Path(__file__).with_name("data") / "lexicon.yaml"
 
 
 @cache
 def _data() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+    doc = load(LEXICON)
+    if doc.problems:
+        raise ConfigError(doc.problems)
+    loaded: dict[str, Any] = doc.data
     return loaded
 
 
