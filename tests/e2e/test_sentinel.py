@@ -60,7 +60,7 @@ def test_the_primary_killed_the_service_follows_the_promoted_replica_and_alerts_
     started = time.monotonic()
     sentinels.wait_failed_over(old)
     promoted_after = time.monotonic() - started
-    after = [f"Breaking: after the failover {n}" for n in range(3)]
+    after = [f"Breaking: after the failover {n}" for n in range(3, 6)]  # numbers apart: stories apart
     _publish(feed_server, after)
     expected = ["Breaking: before the failover", *during, *after]
     wait_for(lambda: set(webhook.titles()) >= set(expected), timeout=30, what="every alert, after")

@@ -80,6 +80,16 @@ def test_one_event_told_in_other_words_or_languages_is_one_story(
             "different numbers",
         ),
         (
+            "Yemeni Armed Forces: we targeted Ben Gurion airport with a ballistic missile",
+            "Yemeni Armed Forces: we targeted Ben Gurion airport again with a ballistic missile",
+            "the later report says it happened again",
+        ),
+        (
+            "US strikes hit Houthi targets near Sanaa",
+            "Houthi court in Sanaa sentences 17 to death",
+            "different kinds",
+        ),
+        (
             "Yemeni Armed Forces: we targeted the ship Chios Lion in the Red Sea with drones",
             "Yemeni Armed Forces: we targeted the ship Transworld Navigator in the Red Sea with drones",
             "different names",

@@ -51,7 +51,10 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
         mine, theirs = story.facts, report.facts
         needed, what = policy.cross_similarity, "facts (across languages)"
         anchored = story.fine & report.fine or story.actors & report.actors
-        if not (anchored or (story.places & report.places and story.numbers & report.numbers)):
+        in_country = story.places & report.places and (
+            story.numbers & report.numbers or story.events & report.events and not (story.fine or report.fine)
+        )  # a country and a number, or a country and what happened when neither names a town
+        if not (anchored or in_country):
             return Verdict(False, 0.0, "across languages, no town, actor, or place and number in common")
     shared = mine & theirs
     weights = _weights(story, report)
@@ -106,6 +109,9 @@ def _weights(*prints: StoryPrint) -> dict[str, float]:
 
 def _conflict(story: StoryPrint, report: StoryPrint) -> str | None:
     """Why the two cannot be one event, if they cannot."""
+    later, earlier = (report, story) if report.at >= story.at else (story, report)
+    if "again" in later.cues and "again" not in earlier.cues:
+        return "the later report says it happened again"
     if story.fine and report.fine and not story.fine & report.fine:
         return "different towns: " + _names(story.fine) + " / " + _names(report.fine)
     if _events_differ(story.events, report.events):

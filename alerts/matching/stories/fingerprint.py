@@ -20,6 +20,8 @@ from alerts.text import arabic_forms, is_arabic, words
 EVENT_CONCEPTS = frozenset(
     [
         "attack",
+        "court",
+        "demolition",
         "quake",
         "flood",
         "storm",
@@ -168,7 +170,7 @@ class Fingerprinter:
             actors=frozenset(lexicon.lookup("actors", title_words)),
             concepts=frozenset(concepts),
             numbers=numbers,
-            tolls=numbers if concepts & lexicon.NUMBER_CONTEXT else frozenset(),
+            tolls=numbers if concepts & lexicon.NUMBER_CONTEXT and "court" not in concepts else frozenset(),
             cues=frozenset(lexicon.lookup("cues", title_words)),
             names=_arabic_names(title_words) if language == "ar" else _names(item.title, named),
             at=at,
