@@ -51,9 +51,11 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
         mine, theirs = story.facts, report.facts
         needed, what = policy.cross_similarity, "facts (across languages)"
         anchored = story.fine & report.fine or story.actors & report.actors
+        # a country and a number, or a country and what happened when neither names a town
+        townless = not (story.fine or report.fine)
         in_country = story.places & report.places and (
-            story.numbers & report.numbers or story.events & report.events and not (story.fine or report.fine)
-        )  # a country and a number, or a country and what happened when neither names a town
+            story.numbers & report.numbers or (story.events & report.events and townless)
+        )
         if not (anchored or in_country):
             return Verdict(False, 0.0, "across languages, no town, actor, or place and number in common")
     shared = mine & theirs
