@@ -105,6 +105,46 @@ def test_one_event_told_in_other_words_or_languages_is_one_story(
             "Typhoon forces thousands to flee Manila",
             "different kinds of event",
         ),
+        (
+            "Israeli drone strike on a car in Bint Jbeil kills 2",
+            "Israeli shelling hits the outskirts of Bint Jbeil",
+            "different weapons: drone / artillery",
+        ),
+        (
+            "Russian jets strike Idlib countryside, killing 3",
+            "Car bomb in Idlib city kills 7",
+            "different weapons",
+        ),
+        (
+            "Houthis target a Greek tanker in the Red Sea",
+            "Houthis target a US destroyer in the Red Sea with cruise missiles",
+            "different targets: ship / warship",
+        ),
+        (
+            "Gangs attack a police station in Port-au-Prince",  # the port of Port-au-Prince is no target
+            "Police launch an operation against gangs in Port-au-Prince",
+            "different kinds of event: attack / operation",
+        ),
+        (
+            "Boca Juniors beat River Plate 2-1 in Buenos Aires",
+            "Racing Club beat Independiente 1-0 in Buenos Aires",
+            "different names",
+        ),
+        (
+            "مراسل الميادين في غزة: غارة إسرائيلية على منزل في حي الزيتون",
+            "مراسل الميادين في غزة: غارة جديدة على حي الزيتون",
+            "the later report says it happened again",
+        ),
+        (
+            "Houthis say they attacked a tanker in the Red Sea",
+            "Houthis say they attacked a second ship in the Red Sea",
+            "the later report says it happened again",
+        ),
+        (
+            "Russian jets strike Kharkiv, killing 3",  # a higher toll, not said to be a revision
+            "Russian strike on Kharkiv kills 9",
+            "different numbers: 3 / 9",
+        ),
     ],
 )
 def test_two_events_in_one_place_stay_two_stories(
@@ -143,6 +183,66 @@ def test_a_confirmation_and_a_death_are_updates(prints: Fingerprinter) -> None:
     assert "a death" in changes(wounded, _print(prints, "Journalist wounded in Israeli strike on Tyre dies"))
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "change"),
+    [
+        (
+            "Explosion hits army post in Kiryat Shmona",
+            "Hezbollah claims drone strike on Kiryat Shmona army post",
+            "claimed by Hezbollah",
+        ),
+        (
+            "Fire breaks out at a chemical plant near Huelva",
+            "Short circuit caused the Huelva chemical plant fire, firefighters say",
+            "cause found",
+        ),
+        (
+            "Russian drones hit Odesa overnight",
+            "Russian drone attack on Odesa also hits Izmail port",
+            "also hit: izmail",
+        ),
+        (
+            "Gunmen abduct 20 pupils from a school in Kaduna",
+            "Police say 12 of the 20 abducted Kaduna pupils rescued",
+            "people freed or rescued",
+        ),
+    ],
+)
+def test_a_claim_a_cause_a_rescue_and_a_place_hit_as_well_are_updates(
+    prints: Fingerprinter, first: str, second: str, change: str
+) -> None:
+    earlier, later = _print(prints, first), _print(prints, second, minutes=60)
+    assert compare(earlier, later, POLICY).same
+    assert change in changes(earlier, later)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (  # the group that said it struck now "claims" it: one claim
+            "Hezbollah says it struck an army post in Kiryat Shmona with drones",
+            "Hezbollah claims responsibility for drone strike on Kiryat Shmona army post",
+        ),
+        (
+            "Las lluvias dejan nueve muertos en Mérida, Venezuela",
+            "Nueve fallecidos por las lluvias en Mérida, Venezuela",
+        ),
+    ],
+)
+def test_the_same_claim_or_the_same_dead_in_other_words_are_no_update(
+    prints: Fingerprinter, first: str, second: str
+) -> None:
+    earlier, later = _print(prints, first), _print(prints, second, minutes=30)
+    assert compare(earlier, later, POLICY).same
+    assert changes(earlier, later) == ()
+
+
+def test_a_phrase_takes_its_words(prints: Fingerprinter) -> None:
+    """ "Tropical storm" is a storm, not a storming; "opened fire" a shooting, not a blaze."""
+    assert _print(prints, "Tropical storm floods Havana streets").events == {"storm", "flood"}
+    assert _print(prints, "Gunmen opened fire on a bus in Zamfara").events == {"shooting"}
+
+
 def test_prints_survive_json(prints: Fingerprinter) -> None:
     report = _print(prints, "Israeli strike kills 8 in Khan Younis")
     assert StoryPrint.from_json(report.to_json()) == report
@@ -160,14 +260,17 @@ def test_rewordings_share_a_bucket_and_other_languages_share_a_fact_band(prints:
 
 
 def test_every_worker_cuts_the_same_buckets_whatever_its_hash_seed() -> None:
-    """Bands are computed with fixed hash functions, not Python's per-process string hash."""
+    """Prints and bands come out alike in every process: fixed hash functions, not Python's
+    per-process string hash, and a word whose forms name two concepts is looked up in a fixed order."""
     code = (
         "from alerts.matching.geo import Geotagger, RegionTaxonomy;"
         "from alerts.matching.stories.fingerprint import Fingerprinter;"
         "from alerts.matching.stories import sketch; from alerts.models import FeedItem;"
-        "item = FeedItem('1', 'Israeli strike kills 8 in Khan Younis');"
-        "p = Fingerprinter(Geotagger(RegionTaxonomy.load())).fingerprint(item, 0);"
-        "print(sketch.bucket_keys(p))"
+        "f = Fingerprinter(Geotagger(RegionTaxonomy.load()));"
+        "titles = ['Israeli strike kills 8 in Khan Younis', 'Israeli shelling kills 3 in Khiam',"
+        " 'مراسل الميادين: غارات وقصف مدفعي على بلدات الجنوب', 'Bombardeos y ataques con drones en Járkov'];"
+        "prints = [f.fingerprint(FeedItem(t, t), 0) for t in titles];"
+        "print([sketch.bucket_keys(p) for p in prints], [p.to_json() for p in prints])"
     )
     outputs = {
         subprocess.run(

@@ -67,7 +67,11 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
         return Verdict(
             False, score, "nothing specific in common (a place, an actor or a number)", tuple(sorted(shared))
         )
-    if story.lang == report.lang and score >= NAMES_MATTER and _names_differ(story, report):
+    if (
+        story.lang == report.lang
+        and (score >= NAMES_MATTER or _named_apart(story, report))
+        and _names_differ(story, report)
+    ):
         # alike but for a name: two ships, two villages, two neighbourhoods of one town
         return Verdict(False, score, "different names: " + _names(story.names) + " / " + _names(report.names))
     if story.places and report.places and not (story.places & report.places or story.actors & report.actors):
@@ -82,8 +86,9 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
 # kinds of event that one event is often first reported as: "explosion heard" before "strike"
 _COMPATIBLE = (
     {"attack", "explosion", "intercept", "shooting"},
-    {"incursion", "clash", "shooting", "arrest"},  # a raid: clashes, gunfire, arrests
-    {"crash", "explosion"},
+    {"incursion", "clash", "shooting", "arrest", "operation"},  # a raid: clashes, gunfire, arrests
+    {"crash", "explosion", "collapse"},
+    {"protest", "incursion", "clash"},  # protesters storm parliament
     {"storm", "flood"},
 )
 
@@ -112,8 +117,8 @@ def _weights(*prints: StoryPrint) -> dict[str, float]:
 def _conflict(story: StoryPrint, report: StoryPrint) -> str | None:
     """Why the two cannot be one event, if they cannot."""
     later, earlier = (report, story) if report.at >= story.at else (story, report)
-    if "again" in later.cues and "again" not in earlier.cues:
-        return "the later report says it happened again"
+    if "again" in later.cues and "again" not in earlier.cues and "rises" not in later.cues:
+        return "the later report says it happened again"  # not "a new toll"
     if story.fine and report.fine and not story.fine & report.fine:
         return "different towns: " + _names(story.fine) + " / " + _names(report.fine)
     if _events_differ(story.events, report.events):
@@ -148,6 +153,17 @@ def _names_differ(story: StoryPrint, report: StoryPrint) -> bool:
     return bool(mine - theirs and theirs - mine)
 
 
+def _named_apart(story: StoryPrint, report: StoryPrint) -> bool:
+    """In Latin script, each names two or more that the other does not name at all (Manchester
+    United and Liverpool, Manchester City and Arsenal)."""
+    return (
+        story.lang != "ar"
+        and len(story.names) >= 2
+        and len(report.names) >= 2
+        and not story.names & report.names
+    )
+
+
 def _names(values: frozenset[str]) -> str:
     return ", ".join(sorted(values))
 
@@ -161,26 +177,47 @@ def _toll_rose(story: StoryPrint, report: StoryPrint) -> bool:
         return False
     later = report if report.at >= story.at else story
     earlier = story if later is report else report
-    return max(later.tolls) > max(earlier.tolls) or "rises" in later.cues
+    if "rises" in later.cues:
+        return True
+    # a higher toll unsaid to be a revision is the same event only if it is of the same target:
+    # "jets strike Idlib, killing 4" and "car bomb in an Idlib market kills 6" are two
+    return max(later.tolls) > max(earlier.tolls) and bool(story.targets & report.targets)
 
 
 def changes(known: StoryPrint, report: StoryPrint) -> tuple[str, ...]:
     """The material facts ``report`` adds to what the story's reports said (``known``, their union):
-    a changed toll, a confirmation, a death, a claim of responsibility, a new development (an
-    arrest after an attack). A town or an actor new to the story alone is not: rewordings name the
-    ministry, the agency or the capital that said it."""
+    a changed toll, a confirmation, a death, a claim of responsibility, a cause found, people freed,
+    a place hit as well, a new development (an arrest after an attack). A town or an actor new to
+    the story alone is not: rewordings name the ministry, the agency or the capital that said it."""
     found: list[str] = []
     if report.tolls and known.tolls and max(report.tolls) > max(known.tolls):
         found.append(f"toll {max(report.tolls):g} (was {max(known.tolls):g})")
     elif report.tolls and not known.tolls and known.numbers.isdisjoint(report.tolls):
         found.append(f"toll {max(report.tolls):g}")
-    for cue, said in (("confirmed", "confirmed"), ("dies", "a death")):
-        if cue in report.cues and cue not in known.cues:
-            found.append(said)
-    if "claims" in report.cues and "claims" not in known.cues:  # an actor new to the story claims it
-        found.append("claimed by " + (", ".join(sorted(report.actors - known.actors)) or "a group"))
+    if "confirmed" in report.cues and "confirmed" not in known.cues:
+        found.append("confirmed")
+    dead = "dies" in report.cues or "killed" in report.concepts
+    told = known.tolls or "killed" in known.concepts or "dies" in known.cues or report.numbers & known.numbers
+    if dead and not told and not found:
+        found.append("a death")  # "nine dead" and "nine fallecidos" tell one death toll
+    # a claim is news when it names a group the story had not: "Houthis say they targeted a ship",
+    # then "Houthis claim the attack" is one claim
+    claimants = (report.actors | (report.places & GROUPS) | report.names) - known.actors - known.places
+    if "claims" in report.cues and "claims" not in known.cues and claimants - known.names:
+        found.append("claimed by " + ", ".join(sorted(claimants - known.names)))
+    if "cause" in report.cues and "cause" not in known.cues and known.concepts & ACCIDENTS:
+        found.append("cause found")
+    if "rescued" in report.cues and "rescued" not in known.cues:
+        found.append("people freed or rescued")
+    elsewhere = (report.fine - known.fine) | (report.names - known.names)
+    if "also" in report.cues and elsewhere:
+        found.append("also hit: " + _names(elsewhere))
     found += [f"new: {event}" for event in sorted(report.events - known.events) if _news(event, known.events)]
     return tuple(found)
+
+
+GROUPS = frozenset({"Hezbollah"})  # groups the geotagger knows as places (they claim attacks)
+ACCIDENTS = frozenset({"fire", "explosion", "crash", "collapse"})  # whose cause is news
 
 
 def _news(event: str, known: frozenset[str]) -> bool:

@@ -39,6 +39,8 @@ EVENT_CONCEPTS = frozenset(
         "intercept",
         "incursion",
         "clash",
+        "operation",
+        "collapse",
     ]
 )
 # what was hit: two strikes in one town, on a car and on a house, are two events
@@ -62,10 +64,11 @@ TARGET_CONCEPTS = frozenset(
         "plant",
         "shelter",
         "site",
+        "warship",
     ]
 )
 NATURAL_CONCEPTS = frozenset(["quake", "flood", "storm", "fire"])
-WEAPON_CONCEPTS = frozenset(["drone", "missile", "artillery"])  # ... and with what
+WEAPON_CONCEPTS = frozenset(["drone", "missile", "artillery", "bomb", "aircraft"])  # ... and with what
 COARSE_PLACES = frozenset({"Gaza", "Gaza Strip", "West Bank", "Hezbollah"})  # beyond countries and regions
 SETS = ("terms", "places", "fine", "countries", "actors", "concepts", "numbers", "tolls", "cues", "names")
 _CAPITALISED = re.compile(r"\b[A-Z][a-z\u00e0-\u00ff]{2,}(?:['\u2019]s)?\b")
@@ -158,7 +161,8 @@ class Fingerprinter:
             and word not in lexicon.number_words()
             and not lexicon.is_known(word)  # a word of the lexicon counts as its concept or actor
         )
-        concepts = lexicon.lookup("concepts", title_words)
+        unplaced = [word for word in title_words if word not in named]  # Port-au-Prince is no port
+        concepts = lexicon.lookup("concepts", unplaced)
         if concepts & NATURAL_CONCEPTS:  # "a quake strikes", "floods hit": the verbs, not an attack
             concepts.discard("attack")
         return StoryPrint(

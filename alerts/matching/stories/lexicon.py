@@ -49,33 +49,58 @@ def _phrases(table: dict[str, list[str]]) -> dict[tuple[str, ...], str]:
 
 
 @cache
-def _index(name: str) -> tuple[dict[str, str], dict[str, list[tuple[tuple[str, ...], str]]]]:
-    """(form -> key for single words, first word -> (words, key) for phrases) of one table."""
+def _index(name: str) -> tuple[dict[str, tuple[str, ...]], dict[str, list[tuple[tuple[str, ...], str]]]]:
+    """(form -> keys for single words, first word -> (words, key) for phrases, longest first) of one
+    table. A word may name more than one key ("shelling": an attack, and artillery)."""
     table = _data()[name]
-    single: dict[str, str] = {}
+    single: dict[str, list[str]] = {}
+    exact: dict[str, list[str]] = {}
     multi: dict[str, list[tuple[tuple[str, ...], str]]] = {}
     for phrase, key in _phrases(table).items():
         if len(phrase) == 1:
+            _add(exact, phrase[0], key)
             for form in forms(phrase[0]):
-                single.setdefault(form, key)
+                _add(single, form, key)
         else:
             multi.setdefault(phrase[0], []).append((phrase, key))
-    return single, multi
+    for phrases in multi.values():
+        phrases.sort(key=lambda entry: -len(entry[0]))
+    # a word written as an entry is that entry's, whatever its stems also name
+    merged = {form: tuple(keys) for form, keys in single.items()}
+    merged.update({word: tuple(keys) for word, keys in exact.items()})
+    return merged, multi
+
+
+def _add(index: dict[str, list[str]], form: str, key: str) -> None:
+    keys = index.setdefault(form, [])
+    if key not in keys:
+        keys.append(key)
 
 
 def lookup(name: str, text_words: list[str]) -> set[str]:
-    """The keys of table ``name`` ("concepts", "actors" or "cues") that ``text_words`` name."""
+    """The keys of table ``name`` ("concepts", "actors" or "cues") that ``text_words`` name. A
+    phrase takes its words ("tropical storm" is a storm, not also a storming; "car bomb" is a bomb,
+    not a car); of a word's forms, the word itself first, then its stems in a fixed order."""
     single, multi = _index(name)
     found: set[str] = set()
-    for position, word in enumerate(text_words):
-        for form in forms(word):
-            key = single.get(form)
-            if key:
-                found.add(key)
-                break
-        for phrase, key in multi.get(word, ()):
-            if tuple(text_words[position : position + len(phrase)]) == phrase:
-                found.add(key)
+    position = 0
+    while position < len(text_words):
+        word = text_words[position]
+        phrase = next(
+            (
+                (length, key)
+                for words_of, key in multi.get(word, ())
+                if tuple(text_words[position : position + (length := len(words_of))]) == words_of
+            ),
+            None,
+        )
+        if phrase:
+            found.add(phrase[1])
+            position += phrase[0]
+            continue
+        keys = single.get(word) or next((single[form] for form in sorted(forms(word)) if form in single), ())
+        found.update(keys)
+        position += 1
     return found
 
 
