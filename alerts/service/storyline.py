@@ -75,18 +75,17 @@ class Storyline:
         for item, report, lookup, keys in zip(items, prints, lookups, buckets, strict=True):
             here = {story: each for key in keys for story, each in opened_here.get(key, {}).items()}
             best = self._best(report, [*lookup.candidates, *here.values()])
+            data = report.to_json()
             if best is None:
                 story = digest(story_keys(item)[0])
-                opened = Candidate(story, _dumps([report.to_json()]), _dumps(report.to_json()))
+                opened = Candidate(story, _dumps([data]), _dumps(data))
                 for key in keys:
                     opened_here.setdefault(key, {})[story] = opened
                 decided.append((None, None))
             else:
                 story = best[0].story
                 decided.append((best[1], best[0]))
-            filings.append(
-                Filing(story, feed.name, report.to_json(), keys, best is None, item.title, item.id, lookup.at)
-            )
+            filings.append(Filing(story, feed.name, data, keys, best is None, item.title, item.id, lookup.at))
         filed = self._state.file(filings, self._ttl)
         raced = [position for position, outcome in enumerate(filed) if isinstance(outcome, Raced)]
         if raced:

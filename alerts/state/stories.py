@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -93,11 +94,12 @@ class StoryState:
 
         def build(pipe: Any) -> None:
             for each in buckets:
+                weights = Counter(each)  # a bucket standing for several bands counts as many
                 queue_script(
                     pipe,
                     self._candidates,
-                    [keys.story_bucket(key) for key in each],
-                    [window, CANDIDATES, keys.STORY_RECORD],
+                    [keys.story_bucket(key) for key in weights],
+                    [window, CANDIDATES, keys.STORY_RECORD, *weights.values()],
                 )
 
         with translated():
@@ -137,7 +139,7 @@ class StoryState:
                         keys.story_record(story),
                         keys.story_sources(story),
                         keys.STORY_RECENT,
-                        *(keys.story_bucket(key) for key in each.buckets),
+                        *(keys.story_bucket(key) for key in dict.fromkeys(each.buckets)),
                     ],
                     [
                         story,

@@ -34,9 +34,11 @@ redis.call('ZADD', KEYS[2], 'NX', now, ARGV[2])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
 local cap = tonumber(ARGV[10])
 for i = 4, #KEYS do
-  redis.call('ZADD', KEYS[i], now, ARGV[1])
-  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(cap + 1))
-  redis.call('EXPIRE', KEYS[i], ttl)
+  -- a story already in the bucket moves up (nothing to trim); one new to it may push out the oldest
+  if redis.call('ZADD', KEYS[i], now, ARGV[1]) > 0 then
+    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(cap + 1))
+    redis.call('EXPIRE', KEYS[i], ttl)
+  end
 end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
