@@ -1,6 +1,6 @@
 """Stories: how well reports are grouped into events, and what it costs.
 
-Quality: every pair of tests/data/stories/pairs.jsonl (headlines in English, Arabic and Spanish,
+Quality: every pair of tests/data/stories/*.jsonl (headlines in English, Arabic and Spanish,
 labelled same event or not, update or not) goes through what the service does with a second
 report: it must share a bucket with the first (band or fact key) and the comparison must accept
 it. Prints precision and recall of "same event" (all, within a language, across languages) and of
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from alerts import log
 from alerts.matching.geo import Geotagger, RegionTaxonomy
 from alerts.matching.stories import sketch
 from alerts.matching.stories.compare import StoryPolicy, changes, compare
@@ -37,8 +39,12 @@ from alerts.service.storyline import Storyline
 from alerts.state.store import Store
 
 PAIRS = Path(__file__).resolve().parents[1] / "tests" / "data" / "stories" / "pairs.jsonl"  # tuned on
-HELD_OUT = PAIRS.with_name("heldout.jsonl")  # written apart; its errors were looked at (a second tuning set)
-HELD_OUT_2 = PAIRS.with_name("heldout2.jsonl")  # written apart, measured once, never tuned on
+# each written apart by someone who never saw the rules, measured once, then its errors looked at
+# (so a tuning set since); the newest is the clean one, never tuned on
+HELD_OUT = PAIRS.with_name("heldout.jsonl")
+HELD_OUT_2 = PAIRS.with_name("heldout2.jsonl")
+HELD_OUT_3 = PAIRS.with_name("heldout3.jsonl")
+HELD_OUT_4 = PAIRS.with_name("heldout4.jsonl")  # clean: measured once, never tuned on
 TARGETS = {
     "same precision": 0.98,
     "same recall, one language": 0.85,
@@ -131,7 +137,9 @@ def _synthetic(places: list[str], count: int, seed: int) -> list[FeedItem]:
 
 
 def cost(stories: int, reports: int) -> None:
-    """Milliseconds per report placed, with ``stories`` open, against the brute force."""
+    """Milliseconds per report placed, with ``stories`` open, against the brute force (warnings
+    logged only: a story.joined line per report is logging's cost, not assignment's)."""
+    log.configure("WARNING")
     geotagger = Geotagger(RegionTaxonomy.load())
     places = sorted({hit.place for city in _CITIES for hit in geotagger.tag(city)})
     policy = StoryPolicy(window=365 * 86400.0)
@@ -148,10 +156,14 @@ def cost(stories: int, reports: int) -> None:
             storyline.place(feed, filler[start : start + 500], now)
         print(f"cost: {stories:,} open stories filed in {time.perf_counter() - started:.1f} s")
         probes = _synthetic(places, reports, seed=2)
-        started = time.perf_counter()
+        second = Feed(name="other", url="https://other.test/")
+        each = []
         for item in probes:
-            storyline.place(Feed(name="other", url="https://other.test/"), [item], now)
-        assigned = (time.perf_counter() - started) / len(probes) * 1000
+            started = time.perf_counter()
+            storyline.place(second, [item], now)
+            each.append(time.perf_counter() - started)
+        assigned = statistics.fmean(each) * 1000
+        median = statistics.median(each) * 1000
         started = time.perf_counter()
         for start in range(0, len(probes), 50):
             storyline.place(Feed(name="third", url="https://third.test/"), probes[start : start + 50], now)
@@ -168,7 +180,7 @@ def cost(stories: int, reports: int) -> None:
     finally:
         embedded_redis.stop(server)
     print(f"  {'per report':<44}{'ms':>9}")
-    print(f"  {'placed, one report per poll (2 round trips)':<44}{assigned:>9.3f}")
+    print(f"  {'placed, one report per poll (2 round trips)':<44}{assigned:>9.3f}  (median {median:.3f})")
     print(f"  {'placed, polls of 50 reports':<44}{batched:>9.3f}")
     print(f"  {'brute force: compared with every open story':<44}{brute:>9.1f}")
     print(
@@ -253,7 +265,7 @@ def main() -> None:
     parser.add_argument("--quality-only", action="store_true")
     parser.add_argument("--pairs", type=Path, action="append", help="labelled pairs (default: both sets)")
     args = parser.parse_args()
-    for path in args.pairs or [PAIRS, HELD_OUT, HELD_OUT_2]:
+    for path in args.pairs or [PAIRS, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4]:
         quality(StoryPolicy(), args.errors, path)
     if not args.quality_only:
         cost(args.stories, args.reports)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from alerts.matching.geo import Geotagger, RegionTaxonomy
-from alerts.matching.stories import sketch
+from alerts.matching.stories import sketch, sounds
 from alerts.matching.stories.compare import StoryPolicy, changes, compare, union
 from alerts.matching.stories.fingerprint import Fingerprinter, StoryPrint
 from alerts.models import FeedItem
@@ -145,6 +145,27 @@ def test_one_event_told_in_other_words_or_languages_is_one_story(
             "Russian strike on Kharkiv kills 9",
             "different numbers: 3 / 9",
         ),
+        (  # a town each, in one province
+            "Israeli strike on the outskirts of Baalbek in the Bekaa",
+            "Israeli drone hits a truck near Hermel in the Bekaa",
+            "different towns",
+        ),
+        (
+            "Armed clashes erupt between rival militias in Tripoli",
+            "Businessman kidnapped in Tripoli",
+            "different kinds",
+        ),
+        ("Roadside bomb kills 5 in Mosul", "Collision on a Mosul highway kills 5", "different kinds"),
+        (
+            "Israeli drone strike kills two in Nabatieh",
+            "Israeli strike destroys a warehouse in Nabatieh, no casualties",
+            "the later report says nobody was hurt",
+        ),
+        (
+            "Six shot in a drive-by in Chicago",
+            "Two killed, one hurt in a Chicago gas station shooting",
+            "different numbers",
+        ),
     ],
 )
 def test_two_events_in_one_place_stay_two_stories(
@@ -153,6 +174,51 @@ def test_two_events_in_one_place_stay_two_stories(
     verdict = compare(_print(prints, first), _print(prints, second, minutes=30), POLICY)
     assert not verdict.same
     assert verdict.reason.startswith(why)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "name"),
+    [  # names no table knows: alike in English and Spanish, by their consonants in Arabic
+        (
+            "Gunmen kill 7 at a party in Zacatecas",
+            "Un comando armado asesina a siete personas en una fiesta en Zacatecas",
+            "m:zacatecas",
+        ),
+        (
+            "Israeli artillery shells the outskirts of Aitaroun",
+            "قصف مدفعي إسرائيلي يستهدف أطراف بلدة عيترون",
+            "m:trn",
+        ),
+    ],
+)
+def test_a_name_no_table_knows_joins_two_languages(
+    prints: Fingerprinter, first: str, second: str, name: str
+) -> None:
+    verdict = compare(_print(prints, first), _print(prints, second, minutes=15), POLICY)
+    assert verdict.same, verdict.reason
+    assert name in verdict.shared
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (
+            "Tunisia's Saied sworn in for a second term",
+            "Saied takes the oath for a second term as Tunisia's president",
+        ),
+        (
+            "Russian drone attack on Kharkiv wounds nine",
+            "Nueve heridos en un ataque ruso con drones contra Járkov",
+        ),
+        ("دوي انفجار في حي كفرسوسة بدمشق دون إصابات", "انفجار يهز كفرسوسة في دمشق ولا أنباء عن ضحايا"),
+    ],
+)
+def test_a_second_term_nine_and_no_casualties_say_nothing_happened_again(
+    prints: Fingerprinter, first: str, second: str
+) -> None:
+    earlier, later = _print(prints, first), _print(prints, second, minutes=20)
+    assert compare(earlier, later, POLICY).same, compare(earlier, later, POLICY).reason
+    assert changes(earlier, later) == ()
 
 
 def test_a_report_outside_the_window_opens_a_new_story(prints: Fingerprinter) -> None:
@@ -206,6 +272,31 @@ def test_a_confirmation_and_a_death_are_updates(prints: Fingerprinter) -> None:
             "Police say 12 of the 20 abducted Kaduna pupils rescued",
             "people freed or rescued",
         ),
+        (
+            "Three police officers wounded in a bomb attack in Cali",
+            "Officer wounded in the Cali bomb attack dies",
+            "a death",
+        ),
+        (
+            "Three shot dead at a warehouse in Memphis",
+            "Police arrest a suspect in the Memphis warehouse shooting",
+            "new: arrest",
+        ),
+        (
+            "Heavy fighting as rebels advance on Bukavu",
+            "Rebels say they have taken control of Bukavu",
+            "new: capture",
+        ),
+        (
+            "Magnitude 6.4 earthquake hits Herat",
+            "Herat earthquake kills at least 30, officials say",
+            "toll 30",
+        ),
+        (
+            "Drone attack targets Ain al-Asad base in Iraq",
+            "Islamic Resistance in Iraq claims the drone attack on Ain al-Asad base",
+            "claimed by Islamic Resistance in Iraq",
+        ),
     ],
 )
 def test_a_claim_a_cause_a_rescue_and_a_place_hit_as_well_are_updates(
@@ -241,6 +332,14 @@ def test_a_phrase_takes_its_words(prints: Fingerprinter) -> None:
     """ "Tropical storm" is a storm, not a storming; "opened fire" a shooting, not a blaze."""
     assert _print(prints, "Tropical storm floods Havana streets").events == {"storm", "flood"}
     assert _print(prints, "Gunmen opened fire on a bus in Zamfara").events == {"shooting"}
+    assert {"killed", "shooting"} <= _print(prints, "Man shot dead in Medellín").concepts  # both its keys
+
+
+def test_a_name_keeps_its_consonants_in_both_scripts() -> None:
+    assert sounds.skeleton("Kfarkela") == sounds.skeleton("كفركلا") == "kfrkl"
+    assert sounds.skeleton("Sfax") == sounds.skeleton("صفاقس")
+    assert sounds.sounds(["Omdurman"]) <= sounds.sounds(["أم", "درمان"], neighbours=True)
+    assert not sounds.sounds(["Rafah"]), "two consonants say too little"
 
 
 def test_prints_survive_json(prints: Fingerprinter) -> None:

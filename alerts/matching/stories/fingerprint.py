@@ -12,7 +12,7 @@ from typing import Any
 
 from alerts.matching.analysis import detect_language, stem_keys
 from alerts.matching.geo import Geotagger, country_places
-from alerts.matching.stories import lexicon
+from alerts.matching.stories import lexicon, sounds
 from alerts.models import FeedItem
 from alerts.text import arabic_forms, is_arabic, words
 
@@ -41,6 +41,20 @@ EVENT_CONCEPTS = frozenset(
         "clash",
         "operation",
         "collapse",
+        "kidnap",
+        "capture",
+        "sinking",
+        "stabbing",
+        "ramming",
+        "assassination",
+        "execution",
+        "walkout",
+        "coup",
+        "outbreak",
+        "volcano",
+        "blackout",
+        "landslide",
+        "rain",
     ]
 )
 # what was hit: two strikes in one town, on a car and on a house, are two events
@@ -65,13 +79,30 @@ TARGET_CONCEPTS = frozenset(
         "shelter",
         "site",
         "warship",
+        "warehouse",
+        "truck",
+        "tent",
     ]
 )
-NATURAL_CONCEPTS = frozenset(["quake", "flood", "storm", "fire"])
+NATURAL_CONCEPTS = frozenset(["quake", "flood", "storm", "fire", "landslide", "rain", "volcano"])
 WEAPON_CONCEPTS = frozenset(["drone", "missile", "artillery", "bomb", "aircraft"])  # ... and with what
-COARSE_PLACES = frozenset({"Gaza", "Gaza Strip", "West Bank", "Hezbollah"})  # beyond countries and regions
-SETS = ("terms", "places", "fine", "countries", "actors", "concepts", "numbers", "tolls", "cues", "names")
-_CAPITALISED = re.compile(r"\b[A-Z][a-z\u00e0-\u00ff]{2,}(?:['\u2019]s)?\b")
+# beyond countries and regions: places the size of a war, and groups the geotagger knows as places
+COARSE_PLACES = frozenset({"Gaza", "Gaza Strip", "West Bank", "Hezbollah", "Ansar Allah"})
+SETS = (
+    "terms",
+    "places",
+    "fine",
+    "countries",
+    "actors",
+    "concepts",
+    "numbers",
+    "tolls",
+    "cues",
+    "names",
+    "sounds",
+)
+# a capitalised word, or an acronym (SBU, UKMTO, M23)
+_CAPITALISED = re.compile(r"\b(?:[A-Z][a-z\u00e0-\u00ff]{2,}(?:['\u2019]s)?|[A-Z]{2,6}|[A-Z]\d{1,3})\b")
 _NUMBER = re.compile(r"^\d+$")  # a word that is a number (words() splits "5.1")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _ARABIC_DIGITS = str.maketrans(
@@ -98,6 +129,9 @@ class StoryPrint:
     # capitalised words nobody knows (a ship, a village), in Arabic every word left over: two
     # reports alike but for these are two events
     names: frozenset[str]
+    # the consonants of its names (Latin script) or of its unknown words (Arabic): كفركلا and
+    # Kfarkela meet where no table knows either (alerts.matching.stories.sounds)
+    sounds: frozenset[str]
     at: float  # when it was published (or first seen), unix seconds
     title: str = ""
     events: frozenset[str] = field(init=False, compare=False)  # the concepts that say what happened
@@ -165,21 +199,36 @@ class Fingerprinter:
         concepts = lexicon.lookup("concepts", unplaced)
         if concepts & NATURAL_CONCEPTS:  # "a quake strikes", "floods hit": the verbs, not an attack
             concepts.discard("attack")
+        numbered = lexicon.number_words()  # nueve (nine) is no nuevamente (again)
+        cues = lexicon.lookup("cues", [word for word in title_words if word not in numbered])
+        if "unharmed" in cues:  # "sin causar víctimas", "لا أنباء عن ضحايا": nobody killed or hurt
+            concepts -= lexicon.NUMBER_CONTEXT
+        fine = frozenset(place for place in places if place not in coarse)
+        names = _arabic_names(title_words) if language == "ar" else _names(item.title, named)
         return StoryPrint(
             lang=language,
             terms=terms,
             places=places,
-            fine=frozenset(place for place in places if place not in coarse),
+            fine=fine,
             countries=frozenset(code for hit in hits for code in hit.countries),
             actors=frozenset(lexicon.lookup("actors", title_words)),
             concepts=frozenset(concepts),
             numbers=numbers,
-            tolls=numbers if concepts & lexicon.NUMBER_CONTEXT and "court" not in concepts else frozenset(),
-            cues=frozenset(lexicon.lookup("cues", title_words)),
-            names=_arabic_names(title_words) if language == "ar" else _names(item.title, named),
+            tolls=_tolls(numbers, concepts),
+            cues=frozenset(cues),
+            names=names,
+            sounds=_arabic_sounds(title_words, named) if language == "ar" else sounds.sounds([*names, *fine]),
             at=at,
             title=item.title,
         )
+
+
+def _tolls(numbers: frozenset[float], concepts: set[str]) -> frozenset[float]:
+    """The numbers said of the killed or injured: whole numbers beside such words (a magnitude 6.1
+    is no toll), none in a court's sentence."""
+    if not concepts & lexicon.NUMBER_CONTEXT or "court" in concepts:
+        return frozenset()
+    return frozenset(number for number in numbers if number.is_integer())
 
 
 def _names(title: str, placed: set[str]) -> frozenset[str]:
@@ -232,10 +281,30 @@ def _arabic_names(title_words: list[str]) -> frozenset[str]:
     for position, word in enumerate(title_words):
         if word in markers or any(form in markers for form in arabic_forms(word)):
             for name in title_words[position + 1 : position + 3]:
-                if name in lexicon.stop_forms() or lexicon.is_known(name):
+                if name in lexicon.stop_forms() or lexicon.is_known(name) or lexicon.is_title(name):
                     break
                 found.add(name)
     return frozenset(found)
+
+
+def _arabic_sounds(title_words: list[str], placed: set[str]) -> frozenset[str]:
+    """The skeletons of an Arabic headline's words that no table knows, alone and with the next
+    such word (أم درمان): the names a Latin-script report may write."""
+    runs: list[list[str]] = [[]]
+    for word in title_words:
+        if (
+            word in placed
+            or word in lexicon.stop_forms()
+            or lexicon.is_known(word)
+            or lexicon.is_title(word)
+            or word in lexicon.name_markers()
+            or _NUMBER.match(word)
+            or word in lexicon.number_words()
+        ):
+            runs.append([])
+        else:
+            runs[-1].append(word)
+    return frozenset().union(*(sounds.sounds(run, neighbours=True) for run in runs if run))
 
 
 def _numbers(title: str, title_words: list[str]) -> frozenset[float]:

@@ -41,28 +41,36 @@ def forms(word: str) -> frozenset[str]:
     return frozenset(found).union(*(stem_keys(each) for each in found))
 
 
-def _phrases(table: dict[str, list[str]]) -> dict[tuple[str, ...], str]:
-    """Each entry's normalised words -> its key (single words are looked up by their forms)."""
-    return {
-        tuple(words(phrase)): key for key, phrases in table.items() for phrase in phrases if words(phrase)
-    }
+def _phrases(table: dict[str, list[str]]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Each entry's normalised words -> the keys it names ("shot dead": killed, and a shooting)."""
+    found: dict[tuple[str, ...], list[str]] = {}
+    for key, phrases in table.items():
+        for phrase in phrases:
+            normal = tuple(words(phrase))
+            if normal and key not in found.setdefault(normal, []):
+                found[normal].append(key)
+    return {phrase: tuple(keys) for phrase, keys in found.items()}
+
+
+Phrases = dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]]  # first word -> (words, keys)
 
 
 @cache
-def _index(name: str) -> tuple[dict[str, tuple[str, ...]], dict[str, list[tuple[tuple[str, ...], str]]]]:
-    """(form -> keys for single words, first word -> (words, key) for phrases, longest first) of one
-    table. A word may name more than one key ("shelling": an attack, and artillery)."""
+def _index(name: str) -> tuple[dict[str, tuple[str, ...]], Phrases]:
+    """(form -> keys for single words, first word -> (words, keys) for phrases, longest first) of
+    one table. A word may name more than one key ("shelling": an attack, and artillery)."""
     table = _data()[name]
     single: dict[str, list[str]] = {}
     exact: dict[str, list[str]] = {}
-    multi: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-    for phrase, key in _phrases(table).items():
-        if len(phrase) == 1:
+    multi: Phrases = {}
+    for phrase, keys in _phrases(table).items():
+        if len(phrase) > 1:
+            multi.setdefault(phrase[0], []).append((phrase, keys))
+            continue
+        for key in keys:
             _add(exact, phrase[0], key)
             for form in forms(phrase[0]):
                 _add(single, form, key)
-        else:
-            multi.setdefault(phrase[0], []).append((phrase, key))
     for phrases in multi.values():
         phrases.sort(key=lambda entry: -len(entry[0]))
     # a word written as an entry is that entry's, whatever its stems also name
@@ -88,20 +96,29 @@ def lookup(name: str, text_words: list[str]) -> set[str]:
         word = text_words[position]
         phrase = next(
             (
-                (length, key)
-                for words_of, key in multi.get(word, ())
-                if tuple(text_words[position : position + (length := len(words_of))]) == words_of
+                (length, keys)
+                for first in _firsts(word, multi)
+                for words_of, keys in multi[first]
+                if tuple(text_words[position + 1 : position + (length := len(words_of))]) == words_of[1:]
             ),
             None,
         )
         if phrase:
-            found.add(phrase[1])
+            found.update(phrase[1])
             position += phrase[0]
             continue
         keys = single.get(word) or next((single[form] for form in sorted(forms(word)) if form in single), ())
         found.update(keys)
         position += 1
     return found
+
+
+def _firsts(word: str, multi: Phrases) -> list[str]:
+    """The forms of ``word`` that start a phrase: the word, or without its attached و, ف, ب ...
+    ("ولا أنباء عن ضحايا" is "لا أنباء عن ضحايا")."""
+    if word in multi:
+        return [word]
+    return sorted(form for form in arabic_forms(word) if form in multi) if is_arabic(word) else []
 
 
 def is_known(word: str) -> bool:
