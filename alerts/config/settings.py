@@ -96,7 +96,7 @@ def _stories(env: Mapping[str, str]) -> StoryPolicy | None:
     return StoryPolicy(
         similarity=_fraction(env.get("ALERTS_STORY_SIMILARITY"), default.similarity),
         cross_similarity=_fraction(env.get("ALERTS_STORY_CROSS_SIMILARITY"), default.cross_similarity),
-        window=parse_duration(env.get("ALERTS_STORY_WINDOW") or "6h"),
+        window=parse_duration(env.get("ALERTS_STORY_WINDOW") or "12h"),
         update_every=parse_duration(env.get("ALERTS_STORY_UPDATE_EVERY") or "10m"),
     )
 

@@ -23,7 +23,7 @@ class StoryPolicy:
 
     similarity: float = 0.23  # same language: Jaccard of features at least this
     cross_similarity: float = 0.5  # across languages: Jaccard of facts at least this
-    window: float = 6 * 3600.0  # a story stays open this long after its last report
+    window: float = 12 * 3600.0  # a story stays open this long after its last report
     update_every: float = 600.0  # at most one update per story this often
 
 
@@ -67,7 +67,12 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
     weights = _weights(story, report)
     union_weight = sum(weights.get(feature, 1.0) for feature in mine | theirs)
     score = sum(weights.get(feature, 1.0) for feature in shared) / union_weight if union_weight else 0.0
-    specific = story.places & report.places or story.actors & report.actors or story.numbers & report.numbers
+    specific = (
+        story.places & report.places
+        or story.actors & report.actors
+        or story.numbers & report.numbers
+        or (story.lang != "ar" and story.lang == report.lang and story.names & report.names)  # Guerrero
+    )
     if not specific and len(shared) < GENERIC_SHARED:  # "floods" alone: which floods?
         return Verdict(
             False, score, "nothing specific in common (a place, an actor or a number)", tuple(sorted(shared))
@@ -79,7 +84,12 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
     ):
         # alike but for a name: two ships, two villages, two neighbourhoods of one town
         return Verdict(False, score, "different names: " + _names(story.names) + " / " + _names(report.names))
-    if story.places and report.places and not (story.places & report.places or story.actors & report.actors):
+    if (
+        story.places
+        and report.places
+        and not (story.places & report.places or story.actors & report.actors)
+        and not story.countries & report.countries  # Nairobi is in Kenya
+    ):
         return Verdict(False, score, "no place or actor in common", tuple(sorted(shared)))
     if score < needed:
         return Verdict(
@@ -90,7 +100,8 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
 
 # kinds of event that one event is often first reported as: "explosion heard" before "strike"
 _COMPATIBLE = (
-    {"attack", "explosion", "intercept", "shooting", "assassination"},  # a strike that kills a commander
+    # a strike that kills a commander, or sets a depot ablaze
+    {"attack", "explosion", "intercept", "shooting", "assassination", "fire"},
     # a raid: clashes, gunfire, arrests; a town taken; troops storm the palace: a coup
     {"incursion", "clash", "shooting", "arrest", "operation", "capture", "coup"},
     # a tanker crashes, explodes and burns; the grid collapses: a blackout
@@ -131,14 +142,15 @@ def _conflict(story: StoryPrint, report: StoryPrint) -> str | None:
     later, earlier = (report, story) if report.at >= story.at else (story, report)
     if "again" in later.cues and "again" not in earlier.cues and "rises" not in later.cues:
         return "the later report says it happened again"  # not "a new toll"
-    if story.fine - report.fine and report.fine - story.fine:  # Baalbek and Hermel, both in the Bekaa
+    also = "also" in later.cues  # the barrage hit another town, another target, as well
+    if story.fine - report.fine and report.fine - story.fine and not also:  # Baalbek, Hermel: both Bekaa
         return "different towns: " + _names(story.fine) + " / " + _names(report.fine)
     if "unharmed" in later.cues and "unharmed" not in earlier.cues and earlier.concepts & HARMED:
         return "the later report says nobody was hurt"  # of a blast that killed two: another blast
     if _events_differ(story, report):
         return "different kinds of event: " + _names(story.events) + " / " + _names(report.events)
     for kind, mine, theirs in (
-        ("targets", story.targets, report.targets),
+        ("targets", frozenset() if also else story.targets, report.targets),
         ("weapons", story.weapons, report.weapons),
     ):
         if mine and theirs and not mine & theirs:
@@ -151,7 +163,7 @@ def _conflict(story: StoryPrint, report: StoryPrint) -> str | None:
 def _numbers_differ(story: StoryPrint, report: StoryPrint) -> bool:
     """Tolls against tolls and other numbers against other numbers, none in common, and the later
     report does not say a number rose (a magnitude 6 and a toll of 800 do not disagree)."""
-    if _toll_rose(story, report):
+    if _toll_rose(story, report) or "part" in story.cues | report.cues:  # three of the eight miners
         return False
     if story.tolls and report.tolls:
         return not story.tolls & report.tolls and not story.numbers & report.numbers
@@ -247,7 +259,9 @@ def _news(event: str, known: frozenset[str]) -> bool:
     after an attack is news; an attack after an explosion is the same blast)."""
     if event == "arrest":  # an arrest after a shooting is news, arrests in a raid are the raid
         return not known & RAIDS
-    if event in ("capture", "assassination"):  # the town taken; the strike's target was a commander
+    if event == "capture":  # fighting for a town, then the town taken
+        return bool(known & {"clash", "incursion"})
+    if event == "assassination":  # the strike's target was a commander
         return True
     return bool(known) and not any(event in group and known & group for group in _COMPATIBLE)
 

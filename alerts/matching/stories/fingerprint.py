@@ -81,7 +81,6 @@ TARGET_CONCEPTS = frozenset(
         "warship",
         "warehouse",
         "truck",
-        "tent",
     ]
 )
 NATURAL_CONCEPTS = frozenset(["quake", "flood", "storm", "fire", "landslide", "rain", "volcano"])
@@ -195,14 +194,7 @@ class Fingerprinter:
             and word not in lexicon.number_words()
             and not lexicon.is_known(word)  # a word of the lexicon counts as its concept or actor
         )
-        unplaced = [word for word in title_words if word not in named]  # Port-au-Prince is no port
-        concepts = lexicon.lookup("concepts", unplaced)
-        if concepts & NATURAL_CONCEPTS:  # "a quake strikes", "floods hit": the verbs, not an attack
-            concepts.discard("attack")
-        numbered = lexicon.number_words()  # nueve (nine) is no nuevamente (again)
-        cues = lexicon.lookup("cues", [word for word in title_words if word not in numbered])
-        if "unharmed" in cues:  # "sin causar víctimas", "لا أنباء عن ضحايا": nobody killed or hurt
-            concepts -= lexicon.NUMBER_CONTEXT
+        concepts, cues = _concepts_and_cues(title_words, named)
         fine = frozenset(place for place in places if place not in coarse)
         names = _arabic_names(title_words) if language == "ar" else _names(item.title, named)
         return StoryPrint(
@@ -221,6 +213,52 @@ class Fingerprinter:
             at=at,
             title=item.title,
         )
+
+
+def _concepts_and_cues(title_words: list[str], named: set[str]) -> tuple[set[str], set[str]]:
+    """What happened (and to what, with what), and the update cues, with the words' context: a
+    quake's "strikes" is no attack, "no casualties" no toll, gunmen who kill a shooting."""
+    unplaced = [word for word in title_words if word not in named]  # Port-au-Prince is no port
+    concepts = lexicon.lookup("concepts", unplaced)
+    if concepts & NATURAL_CONCEPTS:  # "a quake strikes", "floods hit": the verbs, not an attack
+        concepts.discard("attack")
+    if "gunmen" in concepts and concepts & lexicon.NUMBER_CONTEXT:  # gunmen kill 5; gunmen abduct a priest
+        concepts.add("shooting")
+    numbered = lexicon.number_words()  # nueve (nine) is no nuevamente (again)
+    cues = lexicon.lookup("cues", [word for word in title_words if word not in numbered])
+    if _unharmed(title_words):  # "sin causar heridos", "no one was hurt"
+        cues.add("unharmed")
+    if "unharmed" in cues:  # nobody killed or hurt
+        concepts -= lexicon.NUMBER_CONTEXT
+    if _part_of(title_words, numbered):  # "three of the miners", "أحد الجنود": some of those told
+        cues.add("part")
+    return concepts, cues
+
+
+_NEGATIONS = frozenset(words("no without sin ningún ninguna none zero دون بدون لا ولا لم"))
+_PARTITIVES = frozenset(words("أحد إحدى"))
+
+
+def _unharmed(title_words: list[str]) -> bool:
+    """A word of harm (killed, injured) within three words after a negation."""
+    return any(
+        word in _NEGATIONS
+        and lexicon.lookup("concepts", title_words[position + 1 : position + 4]) & lexicon.NUMBER_CONTEXT
+        for position, word in enumerate(title_words)
+    )
+
+
+def _part_of(title_words: list[str], numbered: dict[str, int]) -> bool:
+    """A number of those told ("3 of", "tres de los"), or "one of" in Arabic (أحد)."""
+    for position, word in enumerate(title_words):
+        if word in _PARTITIVES:
+            return True
+        if not (_NUMBER.match(word) or numbered.get(word)):
+            continue
+        after = title_words[position + 1 : position + 3]
+        if after[:1] == ["of"] or after in (["de", "los"], ["de", "las"]):
+            return True
+    return False
 
 
 def _tolls(numbers: frozenset[float], concepts: set[str]) -> frozenset[float]:
