@@ -42,6 +42,14 @@ def test_a_headline_pins_down_places_numbers_and_events_alike_in_three_languages
     assert not any("mayadeen" in term or "مراسل" in term for term in arabic.terms), "the ticker's furniture"
 
 
+def test_a_workers_strike_is_no_attack_and_a_week_no_toll(prints: Fingerprinter) -> None:
+    strike = _print(prints, "Rail workers launch nationwide strike over pensions in France")
+    assert "walkout" in strike.events and "attack" not in strike.events
+    cholera = _print(prints, "Cholera kills 20 in Sudan's White Nile state in one week")
+    assert cholera.tolls == {20} and cholera.numbers == {20, 1}
+    assert _print(prints, "Evacúan a 4.000 personas por la erupción del volcán", lang="es").numbers == {4000}
+
+
 def test_numbers_keep_decimals_and_thousands_and_leave_years_out(prints: Fingerprinter) -> None:
     report = _print(prints, "Quake of magnitude 5.1 damages 1,200 homes in Hualien in 2026")
     assert report.numbers == {5.1, 1200.0}
@@ -162,6 +170,16 @@ def test_one_event_told_in_other_words_or_languages_is_one_story(
             "the later report says nobody was hurt",
         ),
         ("Gunmen kill four farmers in Zamfara", "Gunmen kidnap a priest in Zamfara", "different kinds"),
+        (
+            "Truckers block roads into Lima",
+            "Multiple crash on a road into Lima kills three",
+            "different kinds",
+        ),
+        (
+            "Israeli drone strikes a bulldozer in Aitaroun",
+            "Israeli strike on a house in Aitaroun",
+            "different targets",
+        ),
         (
             "Six shot in a drive-by in Chicago",
             "Two killed, one hurt in a Chicago gas station shooting",

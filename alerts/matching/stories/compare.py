@@ -47,6 +47,7 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
     if story.lang == report.lang:
         mine, theirs = story.features, report.features
         needed, what = policy.similarity, "words and facts"
+        named: frozenset[str] = frozenset()
     else:
         # English and Spanish write a name the geotagger lacks alike: Guanajuato, Cusco, Kidal
         # ... and Arabic keeps a name's consonants: كفركلا and Kfarkela, صفاقس and Sfax
@@ -72,6 +73,7 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
         or story.actors & report.actors
         or story.numbers & report.numbers
         or (story.lang != "ar" and story.lang == report.lang and story.names & report.names)  # Guerrero
+        or named  # a name both languages write: Corrientes, كفركلا
     )
     if not specific and len(shared) < GENERIC_SHARED:  # "floods" alone: which floods?
         return Verdict(
@@ -106,8 +108,9 @@ _COMPATIBLE = (
     {"incursion", "clash", "shooting", "arrest", "operation", "capture", "coup"},
     # a tanker crashes, explodes and burns; the grid collapses: a blackout
     ACCIDENT := {"crash", "explosion", "collapse", "fire", "sinking", "blackout"},
-    {"protest", "incursion", "clash", "walkout"},  # protesters storm parliament; strikers march
+    {"protest", "incursion", "clash", "walkout", "blockade"},  # protesters storm parliament; strikers march
     {"storm", "flood", "rain", "landslide", "collapse"},  # a hillside collapses
+    {"heatwave", "fire", "blackout"},  # the heat, the wildfires, the grid failing
 )
 
 
@@ -259,8 +262,8 @@ def _news(event: str, known: frozenset[str]) -> bool:
     after an attack is news; an attack after an explosion is the same blast)."""
     if event == "arrest":  # an arrest after a shooting is news, arrests in a raid are the raid
         return not known & RAIDS
-    if event == "capture":  # fighting for a town, then the town taken
-        return bool(known & {"clash", "incursion"})
+    if event == "capture":  # fighting for a town, an offensive, then the town taken
+        return bool(known & {"clash", "incursion", "attack"})
     if event == "assassination":  # the strike's target was a commander
         return True
     return bool(known) and not any(event in group and known & group for group in _COMPATIBLE)

@@ -4,6 +4,7 @@ happened, numbers and tolls, update cues, and when. Pure."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ EVENT_CONCEPTS = frozenset(
         "outbreak",
         "volcano",
         "blackout",
+        "blockade",
+        "heatwave",
         "landslide",
         "rain",
     ]
@@ -81,9 +84,11 @@ TARGET_CONCEPTS = frozenset(
         "warship",
         "warehouse",
         "truck",
+        "bulldozer",
+        "police_station",
     ]
 )
-NATURAL_CONCEPTS = frozenset(["quake", "flood", "storm", "fire", "landslide", "rain", "volcano"])
+NATURAL_CONCEPTS = frozenset(["quake", "flood", "storm", "fire", "landslide", "rain", "volcano", "heatwave"])
 WEAPON_CONCEPTS = frozenset(["drone", "missile", "artillery", "bomb", "aircraft"])  # ... and with what
 # beyond countries and regions: places the size of a war, and groups the geotagger knows as places
 COARSE_PLACES = frozenset({"Gaza", "Gaza Strip", "West Bank", "Hezbollah", "Ansar Allah"})
@@ -206,7 +211,7 @@ class Fingerprinter:
             actors=frozenset(lexicon.lookup("actors", title_words)),
             concepts=frozenset(concepts),
             numbers=numbers,
-            tolls=_tolls(numbers, concepts),
+            tolls=_tolls(numbers - _durations(title_words), concepts),
             cues=frozenset(cues),
             names=names,
             sounds=_arabic_sounds(title_words, named) if language == "ar" else sounds.sounds([*names, *fine]),
@@ -224,6 +229,9 @@ def _concepts_and_cues(title_words: list[str], named: set[str]) -> tuple[set[str
         concepts.discard("attack")
     if "gunmen" in concepts and concepts & lexicon.NUMBER_CONTEXT:  # gunmen kill 5; gunmen abduct a priest
         concepts.add("shooting")
+    if "attack" in concepts and _LABOUR.intersection(title_words) and not concepts & WEAPON_CONCEPTS:
+        concepts.discard("attack")  # rail workers strike over pensions
+        concepts.add("walkout")
     numbered = lexicon.number_words()  # nueve (nine) is no nuevamente (again)
     cues = lexicon.lookup("cues", [word for word in title_words if word not in numbered])
     if _unharmed(title_words):  # "sin causar heridos", "no one was hurt"
@@ -235,6 +243,13 @@ def _concepts_and_cues(title_words: list[str], named: set[str]) -> tuple[set[str
     return concepts, cues
 
 
+_LABOUR = frozenset(
+    words(
+        "workers union unions unionists pension pensions wage wages pay salaries teachers doctors "
+        "nurses dockers staff employees nationwide rail transport trabajadores sindicato sindicatos "
+        "salarios docentes maestros médicos huelga نقابة النقابات عمال العمال الأجور المعلمين"
+    )
+)
 _NEGATIONS = frozenset(words("no without sin ningún ninguna none zero دون بدون لا ولا لم"))
 _PARTITIVES = frozenset(words("أحد إحدى"))
 
@@ -351,12 +366,30 @@ def _numbers(title: str, title_words: list[str]) -> frozenset[float]:
     found: set[float] = set()
     for match in _DIGITS.finditer(unicodedata.normalize("NFKC", title).translate(_ARABIC_DIGITS)):
         text = match.group()
-        thousands = re.fullmatch(r"\d{1,3}(?:,\d{3})+", text)
-        value = float(text.replace(",", "") if thousands else text.replace(",", "."))
+        thousands = re.fullmatch(r"\d{1,3}(?:,\d{3})+|\d{1,3}(?:\.\d{3})+", text)  # 4,000; 4.000
+        value = float(re.sub(r"[.,]", "", text) if thousands else text.replace(",", "."))
         if not (1900 <= value <= 2100 and value.is_integer()):
             found.add(value)
     found.update(_number_words(title_words))
     return frozenset(found)
+
+
+def _durations(title_words: list[str]) -> set[float]:
+    """Numbers of hours, days, weeks ("in one week", "48 horas", "خلال 24 ساعة"): no tolls."""
+    named = lexicon.number_words()
+    found = set()
+    for word, after in itertools.pairwise(title_words):
+        if after in _TIME_UNITS and (_NUMBER.match(word) or named.get(word)):
+            found.add(float(word) if _NUMBER.match(word) else float(named[word]))
+    return found
+
+
+_TIME_UNITS = frozenset(
+    words(
+        "hour hours day days week weeks month months year years minutes hora horas día días semana "
+        "semanas mes meses año años minutos ساعة ساعات يوم أيام يومين أسبوع أسابيع شهر أشهر"
+    )
+)
 
 
 def _number_words(title_words: list[str]) -> set[float]:
