@@ -44,7 +44,9 @@ PAIRS = Path(__file__).resolve().parents[1] / "tests" / "data" / "stories" / "pa
 HELD_OUT = PAIRS.with_name("heldout.jsonl")
 HELD_OUT_2 = PAIRS.with_name("heldout2.jsonl")
 HELD_OUT_3 = PAIRS.with_name("heldout3.jsonl")
-HELD_OUT_4 = PAIRS.with_name("heldout4.jsonl")  # clean: measured once, never tuned on
+HELD_OUT_4 = PAIRS.with_name("heldout4.jsonl")
+HELD_OUT_5 = PAIRS.with_name("heldout5.jsonl")
+HELD_OUT_6 = PAIRS.with_name("heldout6.jsonl")  # clean: measured once, never tuned on
 TARGETS = {
     "same precision": 0.98,
     "same recall, one language": 0.85,
@@ -265,7 +267,7 @@ def main() -> None:
     parser.add_argument("--quality-only", action="store_true")
     parser.add_argument("--pairs", type=Path, action="append", help="labelled pairs (default: both sets)")
     args = parser.parse_args()
-    for path in args.pairs or [PAIRS, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4]:
+    for path in args.pairs or [PAIRS, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6]:
         quality(StoryPolicy(), args.errors, path)
     if not args.quality_only:
         cost(args.stories, args.reports)
