@@ -171,6 +171,21 @@ def test_one_event_told_in_other_words_or_languages_is_one_story(
         ),
         ("Gunmen kill four farmers in Zamfara", "Gunmen kidnap a priest in Zamfara", "different kinds"),
         (
+            "Court in Lahore acquits former minister Rashid in graft case",
+            "Lahore court jails former minister Rashid for 5 years in a separate case",
+            "different verdicts",
+        ),
+        (
+            "Al Mayadeen's correspondent in South Lebanon: Israeli airstrike targets Aitaroun",
+            "Al Mayadeen's correspondent in South Lebanon: a new Israeli airstrike targets Aitaroun",
+            "the later report says it happened again",
+        ),
+        (
+            "Plane skids off the runway at Pokhara airport",
+            "Bus crashes into a river near Pokhara",
+            "different targets",
+        ),
+        (
             "Truckers block roads into Lima",
             "Multiple crash on a road into Lima kills three",
             "different kinds",
@@ -237,6 +252,14 @@ def test_a_name_no_table_knows_joins_two_languages(
         (
             "Police fire tear gas at protesters in Dakar",
             "Senegalese police disperse protesters with tear gas",
+        ),
+        (
+            "US sanctions six Iranian firms over drone parts",
+            "Washington blacklists 6 Iran-based companies for drone components",
+        ),
+        (
+            "Wildfire forces 3,000 from homes near Kamloops",
+            "About three thousand people flee a wildfire near Kamloops",
         ),
     ],
 )
@@ -336,6 +359,16 @@ def test_a_confirmation_and_a_death_are_updates(prints: Fingerprinter) -> None:
             "Russian missiles hit energy sites in Lviv",
             "Russian missiles also hit a power plant in Ternopil, Ukraine says",
             "also hit: Ternopil",
+        ),
+        (
+            "Polls close in Uruguay's presidential runoff",
+            "Opposition candidate wins Uruguay's presidential runoff",
+            "new: victory",
+        ),
+        (
+            "Fire breaks out at a textile factory in Avellaneda",
+            "Firefighters bring the Avellaneda textile factory fire under control",
+            "fire under control",
         ),
         (
             "Drone attack targets Ain al-Asad base in Iraq",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alerts.matching.stories.fingerprint import SETS, StoryPrint
+from alerts.matching.stories.fingerprint import SETS, VERDICT_CONCEPTS, StoryPrint
 
 GENERIC_SHARED = 3  # reports sharing no place, actor or number must share at least this many features
 NAMES_MATTER = 0.5  # reports this alike that each name someone or somewhere the other does not differ
@@ -52,7 +52,8 @@ def compare(story: StoryPrint, report: StoryPrint, policy: StoryPolicy) -> Verdi
         # English and Spanish write a name the geotagger lacks alike: Guanajuato, Cusco, Kidal
         # ... and Arabic keeps a name's consonants: كفركلا and Kfarkela, صفاقس and Sfax
         latin = story.lang != "ar" and report.lang != "ar"
-        named = story.names & report.names if latin else story.sounds & report.sounds
+        # Marjayún and Marjayoun: one name in two spellings keeps its consonants
+        named = (story.names & report.names if latin else frozenset()) | story.sounds & report.sounds
         mine = story.facts | {f"m:{name}" for name in named}
         theirs = report.facts | {f"m:{name}" for name in named}
         needed, what = policy.cross_similarity, "facts (across languages)"
@@ -111,13 +112,22 @@ _COMPATIBLE = (
     {"protest", "incursion", "clash", "walkout", "blockade"},  # protesters storm parliament; strikers march
     {"storm", "flood", "rain", "landslide", "collapse"},  # a hillside collapses
     {"heatwave", "fire", "blackout"},  # the heat, the wildfires, the grid failing
+    {"talks", "agreement", "ceasefire"},  # talks, then a deal
+    {"resign", "dismissal"},
+    {"election", "victory"},  # the vote, then who won
 )
 
 
+def _happened(report: StoryPrint) -> frozenset[str]:
+    """What happened; a weapon that hit something or someone tells an attack ("roadside bomb
+    kills 5" is no collision; "drone parts" are no attack)."""
+    if report.events or not report.weapons or not (report.targets or report.concepts & HARMED):
+        return report.events
+    return ARMED
+
+
 def _events_differ(story: StoryPrint, report: StoryPrint) -> bool:
-    # a weapon tells an attack ("roadside bomb kills 5" is no collision)
-    mine = story.events or (ARMED if story.weapons else story.events)
-    theirs = report.events or (ARMED if report.weapons else report.events)
+    mine, theirs = _happened(story), _happened(report)
     if not (mine and theirs) or mine & theirs:
         return False
     armed = story.weapons or report.weapons  # a roadside bomb is no road accident
@@ -155,6 +165,7 @@ def _conflict(story: StoryPrint, report: StoryPrint) -> str | None:
     for kind, mine, theirs in (
         ("targets", frozenset() if also else story.targets, report.targets),
         ("weapons", story.weapons, report.weapons),
+        ("verdicts", story.concepts & VERDICT_CONCEPTS, report.concepts & VERDICT_CONCEPTS),
     ):
         if mine and theirs and not mine & theirs:
             return f"different {kind}: " + _names(mine) + " / " + _names(theirs)
@@ -243,6 +254,8 @@ def changes(known: StoryPrint, report: StoryPrint) -> tuple[str, ...]:
         found.append("cause found")
     if "rescued" in report.cues and "rescued" not in known.cues:
         found.append("people freed or rescued")
+    if "contained" in report.cues and "contained" not in known.cues and "fire" in known.concepts:
+        found.append("fire under control")
     elsewhere = (report.fine - known.fine) | (report.names - known.names)
     if "also" in report.cues and elsewhere:
         found.append("also hit: " + _names(elsewhere))
@@ -250,6 +263,7 @@ def changes(known: StoryPrint, report: StoryPrint) -> tuple[str, ...]:
     return tuple(found)
 
 
+_OUTCOMES = {"agreement": frozenset({"talks"}), "victory": frozenset({"election"})}
 ARMED = frozenset({"attack"})
 RAIDS = frozenset({"incursion", "operation", "clash"})
 HARMED = frozenset({"killed", "injured"})
@@ -266,6 +280,8 @@ def _news(event: str, known: frozenset[str]) -> bool:
         return bool(known & {"clash", "incursion", "attack"})
     if event == "assassination":  # the strike's target was a commander
         return True
+    if event in _OUTCOMES:  # talks, then a deal; a vote, then who won
+        return bool(known & _OUTCOMES[event])
     return bool(known) and not any(event in group and known & group for group in _COMPATIBLE)
 
 

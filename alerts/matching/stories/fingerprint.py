@@ -56,6 +56,9 @@ EVENT_CONCEPTS = frozenset(
         "blackout",
         "blockade",
         "heatwave",
+        "agreement",
+        "dismissal",
+        "victory",
         "landslide",
         "rain",
     ]
@@ -86,9 +89,14 @@ TARGET_CONCEPTS = frozenset(
         "truck",
         "bulldozer",
         "police_station",
+        "convoy",
+        "bus",
+        "train",
+        "plane",
     ]
 )
 NATURAL_CONCEPTS = frozenset(["quake", "flood", "storm", "fire", "landslide", "rain", "volcano", "heatwave"])
+VERDICT_CONCEPTS = frozenset(["acquittal", "conviction"])  # a court acquits; a court jails
 WEAPON_CONCEPTS = frozenset(["drone", "missile", "artillery", "bomb", "aircraft"])  # ... and with what
 # beyond countries and regions: places the size of a war, and groups the geotagger knows as places
 COARSE_PLACES = frozenset({"Gaza", "Gaza Strip", "West Bank", "Hezbollah", "Ansar Allah"})
@@ -234,6 +242,8 @@ def _concepts_and_cues(title_words: list[str], named: set[str]) -> tuple[set[str
         concepts.add("walkout")
     numbered = lexicon.number_words()  # nueve (nine) is no nuevamente (again)
     cues = lexicon.lookup("cues", [word for word in title_words if word not in numbered])
+    if _again(title_words):  # "a new Israeli airstrike", "غارة إسرائيلية جديدة"
+        cues.add("again")
     if _unharmed(title_words):  # "sin causar heridos", "no one was hurt"
         cues.add("unharmed")
     if "unharmed" in cues:  # nobody killed or hurt
@@ -252,6 +262,28 @@ _LABOUR = frozenset(
 )
 _NEGATIONS = frozenset(words("no without sin ningún ninguna none zero دون بدون لا ولا لم"))
 _PARTITIVES = frozenset(words("أحد إحدى"))
+
+
+_NEW_BEFORE = frozenset(words("new fresh nuevo nueva nuevos nuevas"))  # ... a new (Israeli) strike
+_NEW_AFTER = frozenset(words("جديد جديدة جديدين جديدتين"))  # غارة (إسرائيلية) جديدة
+_HAPPENINGS = frozenset(
+    ["attack", "explosion", "quake", "shooting", "stabbing", "ramming", "incursion", "clash", "intercept"]
+)
+
+
+def _again(title_words: list[str]) -> bool:
+    """ "New" within three words before (Arabic: two after) a word of what happened: it happened
+    again. A new commander, a new law are no news of this kind."""
+    for position, word in enumerate(title_words):
+        if word in _NEW_BEFORE:
+            window = title_words[position + 1 : position + 4]
+        elif word in _NEW_AFTER:
+            window = title_words[max(0, position - 2) : position]
+        else:
+            continue
+        if lexicon.lookup("concepts", window) & _HAPPENINGS:
+            return True
+    return False
 
 
 def _unharmed(title_words: list[str]) -> bool:
@@ -371,7 +403,26 @@ def _numbers(title: str, title_words: list[str]) -> frozenset[float]:
         if not (1900 <= value <= 2100 and value.is_integer()):
             found.add(value)
     found.update(_number_words(title_words))
+    named = lexicon.number_words()
+    for before, word, after in zip(["", *title_words[:-1]], title_words, [*title_words[1:], ""], strict=True):
+        value = float(word) if _NUMBER.match(word) else float(named.get(word, 0))
+        if value and after in _SCALES:  # three thousand, 500 ألف, 2 millones
+            found.discard(value)
+            found.add(value * _SCALES[after])
+        elif word in _ONE_SCALE and not (_NUMBER.match(before) or named.get(before)):  # مليون برميل
+            found.add(_SCALES[word])
     return frozenset(found)
+
+
+_ONE_SCALE = frozenset(words("million millón مليون ألف"))  # a scale word alone is one of it
+_SCALES = {
+    normal: scale
+    for written, scale in (
+        ("thousand thousands mil ألف آلاف الف", 1000.0),
+        ("million millions millón millones مليون ملايين", 1_000_000.0),
+    )
+    for normal in words(written)
+}
 
 
 def _durations(title_words: list[str]) -> set[float]:
