@@ -4,16 +4,14 @@ happened, numbers and tolls, update cues, and when. Pure."""
 
 from __future__ import annotations
 
-import itertools
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from alerts.matching.analysis import detect_language, stem_keys
 from alerts.matching.geo import Geotagger, country_places
-from alerts.matching.stories import lexicon, sounds
+from alerts.matching.stories import lexicon, numbers, sounds
 from alerts.models import FeedItem
 from alerts.text import arabic_forms, is_arabic, words
 
@@ -115,11 +113,6 @@ SETS = (
 )
 # a capitalised word, or an acronym (SBU, UKMTO, M23)
 _CAPITALISED = re.compile(r"\b(?:[A-Z][a-z\u00e0-\u00ff]{2,}(?:['\u2019]s)?|[A-Z]{2,6}|[A-Z]\d{1,3})\b")
-_NUMBER = re.compile(r"^\d+$")  # a word that is a number (words() splits "5.1")
-_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
-_ARABIC_DIGITS = str.maketrans(
-    {chr(base + digit): str(digit) for base in (0x0660, 0x06F0) for digit in range(10)}
-)
 _SPANISH = frozenset(words("el la los las del y que por para con una según tras muertos personas dos años"))
 _ENGLISH = frozenset(words("the of and to for with says killed after is are was on at by"))
 
@@ -196,14 +189,14 @@ class Fingerprinter:
         places = frozenset(hit.place for hit in hits)
         coarse = _coarse_places()
         stop = lexicon.stop_forms()
-        numbers = _numbers(item.title, title_words)
+        stated = numbers.stated(item.title, title_words)
         named = {word for hit in hits for word in words(hit.text)}  # counted as their place instead
         terms = frozenset(
             _term(word, language)
             for word in title_words
             if word not in stop
             and word not in named
-            and not _NUMBER.match(word)
+            and not numbers.is_number(word)
             and word not in lexicon.number_words()
             and not lexicon.is_known(word)  # a word of the lexicon counts as its concept or actor
         )
@@ -218,8 +211,8 @@ class Fingerprinter:
             countries=frozenset(code for hit in hits for code in hit.countries),
             actors=frozenset(lexicon.lookup("actors", title_words)),
             concepts=frozenset(concepts),
-            numbers=numbers,
-            tolls=_tolls(numbers - _durations(title_words), concepts),
+            numbers=stated,
+            tolls=numbers.tolls(stated - numbers.durations(title_words), concepts),
             cues=frozenset(cues),
             names=names,
             sounds=_arabic_sounds(title_words, named) if language == "ar" else sounds.sounds([*names, *fine]),
@@ -248,7 +241,7 @@ def _concepts_and_cues(title_words: list[str], named: set[str]) -> tuple[set[str
         cues.add("unharmed")
     if "unharmed" in cues:  # nobody killed or hurt
         concepts -= lexicon.NUMBER_CONTEXT
-    if _part_of(title_words, numbered):  # "three of the miners", "أحد الجنود": some of those told
+    if numbers.part_of(title_words, numbered):  # "three of the miners", "أحد الجنود": some of those told
         cues.add("part")
     return concepts, cues
 
@@ -261,7 +254,6 @@ _LABOUR = frozenset(
     )
 )
 _NEGATIONS = frozenset(words("no without sin ningún ninguna none zero دون بدون لا ولا لم"))
-_PARTITIVES = frozenset(words("أحد إحدى"))
 
 
 _NEW_BEFORE = frozenset(words("new fresh nuevo nueva nuevos nuevas"))  # ... a new (Israeli) strike
@@ -293,27 +285,6 @@ def _unharmed(title_words: list[str]) -> bool:
         and lexicon.lookup("concepts", title_words[position + 1 : position + 4]) & lexicon.NUMBER_CONTEXT
         for position, word in enumerate(title_words)
     )
-
-
-def _part_of(title_words: list[str], numbered: dict[str, int]) -> bool:
-    """A number of those told ("3 of", "tres de los"), or "one of" in Arabic (أحد)."""
-    for position, word in enumerate(title_words):
-        if word in _PARTITIVES:
-            return True
-        if not (_NUMBER.match(word) or numbered.get(word)):
-            continue
-        after = title_words[position + 1 : position + 3]
-        if after[:1] == ["of"] or after in (["de", "los"], ["de", "las"]):
-            return True
-    return False
-
-
-def _tolls(numbers: frozenset[float], concepts: set[str]) -> frozenset[float]:
-    """The numbers said of the killed or injured: whole numbers beside such words (a magnitude 6.1
-    is no toll), none in a court's sentence."""
-    if not concepts & lexicon.NUMBER_CONTEXT or "court" in concepts:
-        return frozenset()
-    return frozenset(number for number in numbers if number.is_integer())
 
 
 def _names(title: str, placed: set[str]) -> frozenset[str]:
@@ -383,84 +354,13 @@ def _arabic_sounds(title_words: list[str], placed: set[str]) -> frozenset[str]:
             or lexicon.is_known(word)
             or lexicon.is_title(word)
             or word in lexicon.name_markers()
-            or _NUMBER.match(word)
+            or numbers.is_number(word)
             or word in lexicon.number_words()
         ):
             runs.append([])
         else:
             runs[-1].append(word)
     return frozenset().union(*(sounds.sounds(run, neighbours=True) for run in runs if run))
-
-
-def _numbers(title: str, title_words: list[str]) -> frozenset[float]:
-    """The numbers a headline states, in digits (5.1, 1,200, ٨) or words (eight, ocho, ثمانية);
-    years and unstated numbers ("dozens") left out."""
-    found: set[float] = set()
-    for match in _DIGITS.finditer(unicodedata.normalize("NFKC", title).translate(_ARABIC_DIGITS)):
-        text = match.group()
-        thousands = re.fullmatch(r"\d{1,3}(?:,\d{3})+|\d{1,3}(?:\.\d{3})+", text)  # 4,000; 4.000
-        value = float(re.sub(r"[.,]", "", text) if thousands else text.replace(",", "."))
-        if not (1900 <= value <= 2100 and value.is_integer()):
-            found.add(value)
-    found.update(_number_words(title_words))
-    named = lexicon.number_words()
-    for before, word, after in zip(["", *title_words[:-1]], title_words, [*title_words[1:], ""], strict=True):
-        value = float(word) if _NUMBER.match(word) else float(named.get(word, 0))
-        if value and after in _SCALES:  # three thousand, 500 ألف, 2 millones
-            found.discard(value)
-            found.add(value * _SCALES[after])
-        elif word in _ONE_SCALE and not (_NUMBER.match(before) or named.get(before)):  # مليون برميل
-            found.add(_SCALES[word])
-    return frozenset(found)
-
-
-_ONE_SCALE = frozenset(words("million millón مليون ألف"))  # a scale word alone is one of it
-_SCALES = {
-    normal: scale
-    for written, scale in (
-        ("thousand thousands mil ألف آلاف الف", 1000.0),
-        ("million millions millón millones مليون ملايين", 1_000_000.0),
-    )
-    for normal in words(written)
-}
-
-
-def _durations(title_words: list[str]) -> set[float]:
-    """Numbers of hours, days, weeks ("in one week", "48 horas", "خلال 24 ساعة"): no tolls."""
-    named = lexicon.number_words()
-    found = set()
-    for word, after in itertools.pairwise(title_words):
-        if after in _TIME_UNITS and (_NUMBER.match(word) or named.get(word)):
-            found.add(float(word) if _NUMBER.match(word) else float(named[word]))
-    return found
-
-
-_TIME_UNITS = frozenset(
-    words(
-        "hour hours day days week weeks month months year years minutes hora horas día días semana "
-        "semanas mes meses año años minutos ساعة ساعات يوم أيام يومين أسبوع أسابيع شهر أشهر"
-    )
-)
-
-
-def _number_words(title_words: list[str]) -> set[float]:
-    """Numbers written in words, compounds joined: twenty five (twenty-five), خمسة عشر (15)."""
-    named = lexicon.number_words()
-    found: set[float] = set()
-    position = 0
-    while position < len(title_words):
-        value = named.get(title_words[position])
-        if not value:
-            position += 1
-            continue
-        after = named.get(title_words[position + 1], 0) if position + 1 < len(title_words) else 0
-        if value >= 20 and value % 10 == 0 and 0 < after < 10:  # twenty five
-            value, position = value + after, position + 1
-        elif value < 10 and after == 10 and is_arabic(title_words[position]):  # خمسة عشر
-            value, position = value + 10, position + 1
-        found.add(float(value))
-        position += 1
-    return found
 
 
 @cache
