@@ -418,6 +418,16 @@ def test_a_name_keeps_its_consonants_in_both_scripts() -> None:
     assert sounds.skeleton("Sfax") == sounds.skeleton("صفاقس")
     assert sounds.sounds(["Omdurman"]) <= sounds.sounds(["أم", "درمان"], neighbours=True)
     assert not sounds.sounds(["Rafah"]), "two consonants say too little"
+    assert sounds.sounds(["Cúcuta"]) & sounds.sounds(["كوكوتا"])  # k-k-t: the vowel between kept apart
+    assert sounds.sounds(["Baluchistán"]) & sounds.sounds(["بلوشستان"])
+
+
+def test_words_that_look_like_an_event_are_not_that_event(prints: Fingerprinter) -> None:
+    assert "intercept" not in _print(prints, "Libya's Sharara oilfield shut down after protests").concepts
+    assert _print(prints, "Cinco desaparecidos al volcar una lancha en el Titicaca", lang="es").events == {
+        "sinking"
+    }
+    assert "attack" not in _print(prints, "كوبا تندد بعقوبات أمريكية جديدة تستهدف قطاعها السياحي").events
 
 
 def test_prints_survive_json(prints: Fingerprinter) -> None:

@@ -113,7 +113,7 @@ _COMPATIBLE = (
     {"storm", "flood", "rain", "landslide", "collapse"},  # a hillside collapses
     {"heatwave", "fire", "blackout"},  # the heat, the wildfires, the grid failing
     {"talks", "agreement", "ceasefire"},  # talks, then a deal
-    {"resign", "dismissal"},
+    {"resign", "dismissal", "censure"},
     {"election", "victory"},  # the vote, then who won
 )
 
@@ -259,7 +259,12 @@ def changes(known: StoryPrint, report: StoryPrint) -> tuple[str, ...]:
     elsewhere = (report.fine - known.fine) | (report.names - known.names)
     if "also" in report.cues and elsewhere:
         found.append("also hit: " + _names(elsewhere))
-    found += [f"new: {event}" for event in sorted(report.events - known.events) if _news(event, known.events)]
+    freed = "rescued" in report.cues
+    found += [
+        f"new: {event}"
+        for event in sorted(report.events - known.events)
+        if _news(event, known.events) and not (event == "arrest" and freed)  # "detainees freed"
+    ]
     return tuple(found)
 
 

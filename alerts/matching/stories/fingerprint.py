@@ -57,6 +57,7 @@ EVENT_CONCEPTS = frozenset(
         "agreement",
         "dismissal",
         "victory",
+        "censure",
         "landslide",
         "rain",
     ]
@@ -91,6 +92,7 @@ TARGET_CONCEPTS = frozenset(
         "bus",
         "train",
         "plane",
+        "hotel",
     ]
 )
 NATURAL_CONCEPTS = frozenset(["quake", "flood", "storm", "fire", "landslide", "rain", "volcano", "heatwave"])
@@ -226,7 +228,7 @@ def _concepts_and_cues(title_words: list[str], named: set[str]) -> tuple[set[str
     quake's "strikes" is no attack, "no casualties" no toll, gunmen who kill a shooting."""
     unplaced = [word for word in title_words if word not in named]  # Port-au-Prince is no port
     concepts = lexicon.lookup("concepts", unplaced)
-    if concepts & NATURAL_CONCEPTS:  # "a quake strikes", "floods hit": the verbs, not an attack
+    if concepts & (NATURAL_CONCEPTS | {"sanctions"}):  # "a quake strikes", sanctions "target" a sector
         concepts.discard("attack")
     if "gunmen" in concepts and concepts & lexicon.NUMBER_CONTEXT:  # gunmen kill 5; gunmen abduct a priest
         concepts.add("shooting")
@@ -360,7 +362,8 @@ def _arabic_sounds(title_words: list[str], placed: set[str]) -> frozenset[str]:
             runs.append([])
         else:
             runs[-1].append(word)
-    return frozenset().union(*(sounds.sounds(run, neighbours=True) for run in runs if run))
+    bare = [form for run in runs for word in run for form in arabic_forms(word)]  # بكراكاس: كراكاس
+    return sounds.sounds(bare).union(*(sounds.sounds(run, neighbours=True) for run in runs if run))
 
 
 @cache

@@ -2,7 +2,7 @@
 Kfarkela, صفاقس and Sfax, أم درمان and Omdurman meet where the geotagger knows neither spelling
 (villages, neighbourhoods, islands). Transliteration by anyascii (the one module that touches it);
 the skeleton drops what the two scripts write differently: short vowels, the long vowels and
-semivowels (ا و ي: a, o, u, i, y, w), h and ع, doubled letters, and folds the letters one script has
+semivowels (ا و ي: a, o, u, i, y, w), h and ع, a letter written twice, and folds the letters one script has
 and the other lacks (p -> b, v -> f, q -> k, z -> s). Pure."""
 
 from __future__ import annotations
@@ -27,12 +27,9 @@ def skeleton(name: str) -> str:
     latin = anyascii(name).lower()
     for pair, single in _DIGRAPHS:
         latin = latin.replace(pair, single)
-    kept: list[str] = []
-    for letter in latin.translate(_FOLDED):
-        if not ("a" <= letter <= "z") or letter in _DROPPED or (kept and kept[-1] == letter):
-            continue
-        kept.append(letter)
-    return "".join(kept)
+    letters = [letter for letter in latin.translate(_FOLDED) if "a" <= letter <= "z"]
+    once = [letter for at, letter in enumerate(letters) if not at or letters[at - 1] != letter]  # Melilla
+    return "".join(letter for letter in once if letter not in _DROPPED)
 
 
 def sounds(names: list[str], neighbours: bool = False) -> frozenset[str]:
@@ -41,4 +38,10 @@ def sounds(names: list[str], neighbours: bool = False) -> frozenset[str]:
     found = {skeleton(name) for name in names}
     if neighbours:
         found.update(skeleton(first + second) for first, second in itertools.pairwise(names))
+    found |= {_merged(key) for key in found}  # Baluchistán, بلوشستان: blsstn and blstn
     return frozenset(key for key in found if len(key) >= MIN_CONSONANTS)
+
+
+def _merged(key: str) -> str:
+    """A skeleton with a consonant repeated across a dropped vowel written once."""
+    return "".join(letter for at, letter in enumerate(key) if not at or key[at - 1] != letter)
