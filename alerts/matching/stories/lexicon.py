@@ -89,17 +89,15 @@ def lookup(name: str, text_words: list[str]) -> set[str]:
     """The keys of table ``name`` ("concepts", "actors" or "cues") that ``text_words`` name. A
     phrase takes its words ("tropical storm" is a storm, not also a storming; "car bomb" is a bomb,
     not a car); of a word's forms, the word itself first, then its stems in a fixed order."""
-    single, multi = _index(name)
     found: set[str] = set()
     position = 0
     while position < len(text_words):
         word = text_words[position]
         phrase = next(
             (
-                (length, keys)
-                for first in _firsts(word, multi)
-                for words_of, keys in multi[first]
-                if tuple(text_words[position + 1 : position + (length := len(words_of))]) == words_of[1:]
+                (len(words_of), keys)
+                for words_of, keys in _phrases_from(name, word)
+                if tuple(text_words[position + 1 : position + len(words_of)]) == words_of[1:]
             ),
             None,
         )
@@ -107,20 +105,30 @@ def lookup(name: str, text_words: list[str]) -> set[str]:
             found.update(phrase[1])
             position += phrase[0]
             continue
-        keys = single.get(word) or next((single[form] for form in sorted(forms(word)) if form in single), ())
-        found.update(keys)
+        found.update(_word_keys(name, word))
         position += 1
     return found
 
 
-def _firsts(word: str, multi: Phrases) -> list[str]:
-    """The forms of ``word`` that start a phrase: the word, or without its attached و, ف, ب ...
-    ("ولا أنباء عن ضحايا" is "لا أنباء عن ضحايا")."""
+@lru_cache(maxsize=262144)
+def _word_keys(name: str, word: str) -> tuple[str, ...]:
+    """The keys one word names in table ``name``: as written, else by its first form that does."""
+    single = _index(name)[0]
+    return single.get(word) or next((single[form] for form in sorted(forms(word)) if form in single), ())
+
+
+@lru_cache(maxsize=262144)
+def _phrases_from(name: str, word: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """The phrases of table ``name`` that ``word`` may start, longest first: as written, or without
+    its attached و, ف, ب ... ("ولا أنباء عن ضحايا" is "لا أنباء عن ضحايا")."""
+    multi = _index(name)[1]
     if word in multi:
-        return [word]
-    return sorted(form for form in arabic_forms(word) if form in multi) if is_arabic(word) else []
+        return tuple(multi[word])
+    firsts = sorted(form for form in arabic_forms(word) if form in multi) if is_arabic(word) else []
+    return tuple(entry for first in firsts for entry in multi[first])
 
 
+@lru_cache(maxsize=262144)
 def is_known(word: str) -> bool:
     """True for a word that names a concept, an actor or an update cue (any table)."""
     return any(form in _index(name)[0] for name in ("concepts", "actors", "cues") for form in forms(word))
