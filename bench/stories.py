@@ -46,7 +46,9 @@ HELD_OUT_2 = PAIRS.with_name("heldout2.jsonl")
 HELD_OUT_3 = PAIRS.with_name("heldout3.jsonl")
 HELD_OUT_4 = PAIRS.with_name("heldout4.jsonl")
 HELD_OUT_5 = PAIRS.with_name("heldout5.jsonl")
-HELD_OUT_6 = PAIRS.with_name("heldout6.jsonl")  # clean: measured once, never tuned on
+HELD_OUT_6 = PAIRS.with_name("heldout6.jsonl")
+HELD_OUT_7 = PAIRS.with_name("heldout7.jsonl")
+HELD_OUT_8 = PAIRS.with_name("heldout8.jsonl")  # clean: measured once, never tuned on
 TARGETS = {
     "same precision": 0.98,
     "same recall, one language": 0.85,
@@ -267,7 +269,18 @@ def main() -> None:
     parser.add_argument("--quality-only", action="store_true")
     parser.add_argument("--pairs", type=Path, action="append", help="labelled pairs (default: both sets)")
     args = parser.parse_args()
-    for path in args.pairs or [PAIRS, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6]:
+    defaults = [
+        PAIRS,
+        HELD_OUT,
+        HELD_OUT_2,
+        HELD_OUT_3,
+        HELD_OUT_4,
+        HELD_OUT_5,
+        HELD_OUT_6,
+        HELD_OUT_7,
+        HELD_OUT_8,
+    ]
+    for path in args.pairs or [each for each in defaults if each.exists()]:
         quality(StoryPolicy(), args.errors, path)
     if not args.quality_only:
         cost(args.stories, args.reports)
