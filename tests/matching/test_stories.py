@@ -170,6 +170,11 @@ def test_one_event_told_in_other_words_or_languages_is_one_story(
             "the later report says nobody was hurt",
         ),
         ("Gunmen kill four farmers in Zamfara", "Gunmen kidnap a priest in Zamfara", "different kinds"),
+        (  # a number of a label, not some of a number told
+            "Breaking: story number 1 of the recovery drill",
+            "Breaking: story number 2 of the recovery drill",
+            "different numbers",
+        ),
         (
             "Court in Lahore acquits former minister Rashid in graft case",
             "Lahore court jails former minister Rashid for 5 years in a separate case",

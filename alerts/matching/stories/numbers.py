@@ -104,7 +104,8 @@ def tolls(numbers: frozenset[float], concepts: set[str]) -> frozenset[float]:
 
 
 def part_of(title_words: list[str], numbered: dict[str, int]) -> bool:
-    """A number of those told ("3 of", "tres de los"), or "one of" in Arabic (أحد)."""
+    """Some of a number told: "4 of the 9 miners", "tres de los ocho", or "one of" in Arabic (أحد).
+    A number of a whole must follow: "story number 1 of the drill" is a label, not a part."""
     for position, word in enumerate(title_words):
         if word in _PARTITIVES:
             return True
@@ -112,5 +113,7 @@ def part_of(title_words: list[str], numbered: dict[str, int]) -> bool:
             continue
         after = title_words[position + 1 : position + 3]
         if after[:1] == ["of"] or after in (["de", "los"], ["de", "las"]):
-            return True
+            whole = title_words[position + 2 : position + 5]
+            if any(_NUMBER.match(each) or numbered.get(each) for each in whole):
+                return True
     return False
